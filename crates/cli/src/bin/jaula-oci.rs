@@ -1,0 +1,2 @@
+//! `jaula-oci`: the runc-compatible OCI runtime front end.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `jaula`: the virtual-server administration front end.
+fn main() {}

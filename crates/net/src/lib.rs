@@ -1,0 +1,1 @@
+//! Networking: netlink, eBPF bind isolation, veth/bridge, NAT.

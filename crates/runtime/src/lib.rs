@@ -1,0 +1,1 @@
+//! The context engine: spec -> plan -> running container, lifecycle verbs, state store.

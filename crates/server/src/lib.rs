@@ -1,0 +1,1 @@
+//! Virtual servers: definitions, build methods, orchestration, monitoring.

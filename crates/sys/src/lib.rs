@@ -1,0 +1,1 @@
+//! Syscall wrappers: the one place where jaula talks to libc.
