@@ -1,1 +1,7 @@
 //! Syscall wrappers: the one place where jaula talks to libc.
+//!
+//! Every `unsafe` block of the project lives in this crate. Each module covers one
+//! kernel area and exposes safe functions that take `OwnedFd`/`BorrowedFd`.
+
+pub mod bpf;
+pub mod seccomp;

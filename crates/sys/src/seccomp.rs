@@ -1,0 +1,1 @@
+//! seccomp(2): loading classic-BPF syscall filters and using notify listeners.
