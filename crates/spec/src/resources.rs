@@ -57,7 +57,11 @@ pub struct Memory {
     pub kernel_tcp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swappiness: Option<u64>,
-    #[serde(default, rename = "disableOOMKiller", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "disableOOMKiller",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disable_oom_killer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_hierarchy: Option<bool>,
@@ -107,9 +111,17 @@ pub struct BlockIo {
     pub throttle_read_bps_device: Vec<ThrottleDevice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub throttle_write_bps_device: Vec<ThrottleDevice>,
-    #[serde(default, rename = "throttleReadIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "throttleReadIOPSDevice",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub throttle_read_iops_device: Vec<ThrottleDevice>,
-    #[serde(default, rename = "throttleWriteIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "throttleWriteIOPSDevice",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub throttle_write_iops_device: Vec<ThrottleDevice>,
 }
 

@@ -4,4 +4,8 @@
 //! kernel area and exposes safe functions that take `OwnedFd`/`BorrowedFd`.
 
 pub mod bpf;
+pub mod caps;
+pub mod fs;
+pub mod process;
 pub mod seccomp;
+pub mod term;

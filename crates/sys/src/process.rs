@@ -1,0 +1,219 @@
+//! Process creation and signalling: fork/clone3, pidfds, fd-table hygiene.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Which side of a fork/clone the caller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// clone3 flag: start the child in the cgroup given by `clone_args.cgroup`.
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` from linux/sched.h (v2 layout, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Number of threads of this process, read from `/proc/self/stat`.
+fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 20 (num_threads); fields after the parenthesised comm never contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(17)?.parse().ok()
+}
+
+/// Fails unless the process has exactly one thread: forking a threaded process
+/// leaves locks held by other threads forever locked in the child.
+fn ensure_single_threaded() -> Result<(), Errno> {
+    match thread_count() {
+        Some(1) => Ok(()),
+        _ => Err(Errno::EDEADLK),
+    }
+}
+
+/// `clone3` without a new stack (fork semantics), optionally creating namespaces
+/// (`CLONE_NEW*` bits in `flags`) and placing the child straight into a cgroup v2
+/// directory. Refuses (EDEADLK) when the process has more than one thread.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    ensure_single_threaded()?;
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid, fully initialised clone_args of the size we pass.
+    // With stack == 0 clone3 behaves like fork: the child continues on a copy of our
+    // stack. We checked above that we are single-threaded, so no lock can be held by
+    // another thread at the moment of the copy.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Plain fork (clone3 with no flags).
+pub fn fork() -> Result<Forked, Errno> {
+    clone3(0, None)
+}
+
+/// Opens a pidfd for `pid`, so later signals cannot hit a recycled pid.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `sig` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo (NULL) and no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every fd >= `first` close-on-exec, so nothing of the runtime's leaks
+/// into the container's program.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes flags of fds in the given range.
+    let ret = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    Errno::result(ret).map(drop)
+}
+
+/// Closes every fd >= `first`.
+pub fn close_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: closing fds nobody will use again; callers own the whole fd table
+    // (this runs in a freshly forked, single-threaded child).
+    let ret = unsafe { libc::close_range(first, u32::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Duplicates `fd` onto the exact number `target` (dup2), clearing CLOEXEC.
+/// Used to lay out stdio and preserved fds in the child.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {
+    if fd.as_raw_fd() == target {
+        // dup2 would be a no-op and keep CLOEXEC: clear it explicitly.
+        let flags = nix::fcntl::fcntl(target, nix::fcntl::F_GETFD)?;
+        let flags = nix::fcntl::FdFlag::from_bits_truncate(flags) - nix::fcntl::FdFlag::FD_CLOEXEC;
+        nix::fcntl::fcntl(target, nix::fcntl::F_SETFD(flags))?;
+        return Ok(());
+    }
+    // SAFETY: dup2 onto a number the caller reserved for this purpose; the old fd at
+    // `target`, if any, is closed atomically by the kernel.
+    let ret = unsafe { libc::dup2(fd.as_raw_fd(), target) };
+    Errno::result(ret).map(drop)
+}
+
+/// Borrow an fd number that the caller knows is open for the duration of the borrow
+/// (e.g. 0, 1, 2, or fds handed to us by our own parent).
+pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: callers pass fds that stay open for the whole life of the process
+    // (stdio and inherited fds we never close while borrowed).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Takes ownership of an inherited fd number (e.g. a preserved fd or LISTEN_FDS).
+pub fn own_raw(fd: RawFd) -> Result<OwnedFd, Errno> {
+    nix::fcntl::fcntl(fd, nix::fcntl::F_GETFD)?;
+    // SAFETY: F_GETFD just proved the fd is open, and the caller hands over its only
+    // owner (an fd inherited across exec that nothing else in the process tracks).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `_exit`: leave a forked child without running atexit handlers or flushing
+/// buffers that belong to the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Sets the calling thread's name (`comm`), shown by ps (e.g. `jaula:[init]`).
+pub fn set_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        let _ = nix::sys::prctl::set_name(&c);
+    }
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), with
+/// its state letter. Together with the pid it names a process uniquely.
+pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3 (state); start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// setdomainname(2): nix has sethostname only.
+pub fn set_domainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Sets one resource limit of the calling process.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads one rlimit struct from the pointer we pass.
+    let ret = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &lim) };
+    Errno::result(ret).map(drop)
+}
+
+/// Sets the process's personality (execution domain).
+pub fn set_personality(persona: u64) -> Result<(), Errno> {
+    // SAFETY: personality takes a plain integer.
+    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
+    Errno::result(ret).map(drop)
+}
+
+/// Restores a signal's default disposition (no handler function involved).
+pub fn set_default_action(
+    sig: nix::sys::signal::Signal,
+    act: &nix::sys::signal::SigAction,
+) -> Result<(), Errno> {
+    // SAFETY: the action installs SIG_DFL or SIG_IGN, never a handler function, so
+    // no code can run in signal context as a result.
+    unsafe { nix::sys::signal::sigaction(sig, act) }.map(drop)
+}
