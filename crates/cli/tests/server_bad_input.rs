@@ -36,7 +36,7 @@ fn unknown_servers_are_named() {
 #[test]
 fn bad_names_are_refused() {
     let j = Jaula::new();
-    for bad in ["Web", "-x", "a/b", "a..b", ".hidden", "a b", "x\u{e9}"] {
+    for bad in ["Web", "_x", "a/b", "a..b", ".hidden", "a b", "x\u{e9}"] {
         j.run(&["build", bad, "--method", "host"])
             .fails_with("invalid server name");
         j.run(&["start", bad]).fails_with("invalid server name");

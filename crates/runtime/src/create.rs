@@ -215,7 +215,9 @@ fn clone_init(plan: &Plan, ctx: ChildCtx<'_>, chan: &Channel) -> Result<Pid> {
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let flags = plan.ns.new - CloneFlags::CLONE_NEWCGROUP;
     if !plan.needs_intermediate() {
-        return match clone3(flags.bits() as u64, None).map_err(|e| Error::sys("clone3", e))? {
+        let one = jaula_sys::process::SingleThreaded::check()
+            .map_err(|e| Error::sys("clone3: runtime must be single-threaded", e))?;
+        return match clone3(flags.bits() as u64, None, &one).map_err(|e| Error::sys("clone3", e))? {
             Forked::Child => child::run(ctx),
             Forked::Parent(pid) => {
                 drop(ctx);

@@ -161,11 +161,12 @@ fn join_and_clone(
     let r = (|| -> Step<Pid> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("pdeathsig"))?;
         nix::sys::prctl::set_dumpable(false).map_err(fail("set non-dumpable"))?;
+        let one = jaula_sys::process::SingleThreaded::check().map_err(fail("check threads"))?;
         cg.add_pid(nix::unistd::getpid().as_raw())
             .map_err(|e| format!("join cgroup: {e}"))?;
         nix::sched::setns(pidfd.as_fd(), flags).map_err(fail("join the container's namespaces"))?;
         drop(pidfd);
-        match clone3(libc::CLONE_PARENT as u64, None).map_err(fail("clone exec process"))? {
+        match clone3(libc::CLONE_PARENT as u64, None, &one).map_err(fail("clone exec process"))? {
             Forked::Child => {
                 let msg = match exec_process(plan, &chan, preserve) {
                     Err(m) => m,

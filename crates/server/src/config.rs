@@ -68,9 +68,9 @@ pub struct ServerConfig {
     pub marks: Vec<String>,
     #[serde(default)]
     pub init: InitConfig,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub network: NetworkConfig,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub limits: Limits,
     #[serde(default)]
     pub security: Security,
@@ -157,6 +157,11 @@ pub struct NetworkConfig {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Empty tables are left out of a written `server.toml`.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl NetworkConfig {

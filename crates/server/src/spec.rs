@@ -193,6 +193,15 @@ fn mounts(cfg: &ServerConfig) -> Vec<Mount> {
                     "/sys",
                     &["rbind", "nosuid", "noexec", "nodev", "ro"],
                 )
+            } else if m.destination == Path::new("/sys/fs/cgroup")
+                && cfg.init.style == InitStyle::Init
+            {
+                // An init manages its services in sub-cgroups: it needs its cgroup
+                // writable (only the files delegated to it are, see run::delegate).
+                Mount {
+                    options: m.options.into_iter().filter(|o| o != "ro").collect(),
+                    ..m
+                }
             } else {
                 m
             }
@@ -204,6 +213,14 @@ fn mounts(cfg: &ServerConfig) -> Vec<Mount> {
         "tmpfs",
         "tmpfs",
         &["nosuid", "nodev", "mode=755", "size=65536k"],
+    ));
+    // systemd mounts /run/lock itself and gives up when it cannot, which it cannot without
+    // CAP_SYS_ADMIN: it gets it mounted (Debian's /var/lock points there anyway).
+    out.push(mount(
+        "/run/lock",
+        "tmpfs",
+        "tmpfs",
+        &["nosuid", "nodev", "noexec", "mode=1777", "size=5120k"],
     ));
     for m in &cfg.mounts {
         let mut options = m.options.clone();

@@ -40,23 +40,41 @@ fn thread_count() -> Option<u64> {
     rest.split(' ').nth(17)?.parse().ok()
 }
 
-/// Fails unless the process has exactly one thread: forking a threaded process
-/// leaves locks held by other threads forever locked in the child.
-fn ensure_single_threaded() -> Result<(), Errno> {
-    match thread_count() {
-        Some(1) => Ok(()),
-        _ => Err(Errno::EDEADLK),
+/// Proof that the process had exactly one thread when it was made: forking a
+/// threaded process leaves locks held by other threads forever locked in the
+/// child. Not `Send`, so it cannot travel to another thread.
+#[derive(Debug)]
+pub struct SingleThreaded(std::marker::PhantomData<*const ()>);
+
+impl SingleThreaded {
+    /// Checks /proc/self/stat. Take it before entering another mount or pid
+    /// namespace, where /proc/self may not be ours.
+    pub fn check() -> Result<SingleThreaded, Errno> {
+        match thread_count() {
+            Some(1) => Ok(SingleThreaded(std::marker::PhantomData)),
+            _ => Err(Errno::EDEADLK),
+        }
     }
 }
 
 /// `clone3` without a new stack (fork semantics), optionally creating namespaces
 /// (`CLONE_NEW*` bits in `flags`) and placing the child straight into a cgroup v2
 /// directory. Refuses (EDEADLK) when the process has more than one thread.
-pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
-    ensure_single_threaded()?;
+pub fn clone3(
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+    _proof: &SingleThreaded,
+) -> Result<Forked, Errno> {
+    // With CLONE_PARENT the kernel takes the exit signal from the caller and
+    // insists that none is given here.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
@@ -80,9 +98,9 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errn
     }
 }
 
-/// Plain fork (clone3 with no flags).
+/// Plain fork (clone3 with no flags), after checking we are single-threaded.
 pub fn fork() -> Result<Forked, Errno> {
-    clone3(0, None)
+    clone3(0, None, &SingleThreaded::check()?)
 }
 
 /// Opens a pidfd for `pid`, so later signals cannot hit a recycled pid.

@@ -42,11 +42,10 @@ impl TermProgress {
 impl Progress for TermProgress {
     fn phase(&mut self, phase: &str) {
         self.phase = phase.to_string();
+        // Without a terminal nobody watches: the result line (or error) is what counts.
         if self.tty {
             let text = format!("{}: {phase}", self.name);
             self.draw(&text);
-        } else {
-            eprintln!("{}: {phase}", self.name);
         }
     }
 

@@ -138,7 +138,16 @@ impl Jaula {
         self.run_cmd(self.command(args), args)
     }
 
-    pub fn run_cmd(&self, mut cmd: Command, args: &[&str]) -> Out {
+    pub fn run_cmd(&self, cmd: Command, args: &[&str]) -> Out {
+        self.run_cmd_timeout(cmd, args, CMD_TIMEOUT)
+    }
+
+    /// `run` with a longer limit (a debootstrap build).
+    pub fn run_timeout(&self, args: &[&str], limit: Duration) -> Out {
+        self.run_cmd_timeout(self.command(args), args, limit)
+    }
+
+    pub fn run_cmd_timeout(&self, mut cmd: Command, args: &[&str], limit: Duration) -> Out {
         // Files, not pipes: a started server's supervisor must not hold our pipes open.
         let n = unique_name("out");
         let (o, e) = (
@@ -149,7 +158,7 @@ impl Jaula {
             .stderr(fs::File::create(&e).unwrap());
         let mut child = cmd.spawn().expect("spawn jaula");
         let status =
-            wait_timeout(&mut child, CMD_TIMEOUT).unwrap_or_else(|| panic!("{args:?} timed out"));
+            wait_timeout(&mut child, limit).unwrap_or_else(|| panic!("{args:?} timed out"));
         Out {
             args: args.iter().map(|s| s.to_string()).collect(),
             status,

@@ -2,7 +2,8 @@
 
 use super::{Manager, RunError, RunState};
 use crate::build::remove_tree;
-use crate::home::STAGING_PREFIX;
+use crate::config::ServerConfig;
+use crate::home::{HomeError, Server, STAGING_PREFIX};
 
 /// Whether a running server is stopped first or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +15,7 @@ pub enum IfRunning {
 impl Manager {
     /// Destroys server `name`: its network, runtime record, cgroup and directory.
     pub fn destroy(&self, name: &str, if_running: IfRunning) -> Result<(), RunError> {
-        let server = self.home.open(name)?;
+        let server = self.open_for_destroy(name)?;
         if self.state(name)? != RunState::Stopped {
             match if_running {
                 IfRunning::Refuse => return Err(RunError::Running { name: name.into() }),
@@ -42,5 +43,20 @@ impl Manager {
         drop(lock);
         remove_tree(&trash)?;
         Ok(())
+    }
+}
+
+impl Manager {
+    /// The server to destroy. A server whose `server.toml` no longer parses can still be
+    /// destroyed: removal needs only its name and directory.
+    fn open_for_destroy(&self, name: &str) -> Result<Server, RunError> {
+        match self.home.open(name) {
+            Err(HomeError::Config(_)) => Ok(Server {
+                name: name.into(),
+                dir: self.home.server_dir(name),
+                config: ServerConfig::new(crate::config::MIN_CONTEXT),
+            }),
+            other => Ok(other?),
+        }
     }
 }

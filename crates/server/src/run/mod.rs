@@ -5,6 +5,7 @@
 //! every verb re-derives it. A `jaula` process killed at any point leaves either a
 //! running server or remains that the next verb cleans up ([`Manager::cleanup`]).
 
+mod delegate;
 mod destroy;
 mod exec;
 mod kill;

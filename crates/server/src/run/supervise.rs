@@ -112,6 +112,7 @@ impl Manager {
                     name: server.name.clone(),
                 })
             })
+            .and_then(|pid| self.delegate_if_booting(server, pid).map(|()| pid))
             .and_then(|pid| net::setup(self, server, pid).map(|()| pid))
             .and_then(|pid| {
                 self.runtime
@@ -125,6 +126,26 @@ impl Manager {
             let _ = self.runtime.delete(&server.name, true);
         }
         started
+    }
+}
+
+impl Manager {
+    /// A server that boots its own init gets its cgroup delegated (see `delegate`).
+    fn delegate_if_booting(&self, server: &Server, pid: i32) -> Result<(), RunError> {
+        if server.config.init.style != crate::config::InitStyle::Init
+            || server.config.security.privileged
+        {
+            return Ok(());
+        }
+        let rec = self
+            .runtime
+            .record(&server.name)
+            .map_err(RunError::runtime(&server.name))?;
+        super::delegate::delegate(
+            pid,
+            &rec.cgroup_path,
+            crate::idmap::host_base(&server.config),
+        )
     }
 }
 
