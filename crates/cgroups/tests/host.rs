@@ -59,6 +59,7 @@ fn create_makes_a_directory_in_every_hierarchy_and_destroy_removes_it() {
 fn limits_are_written_and_read_back() {
     let g = Guard::host("limits");
     g.cg.create().unwrap();
+    let (major, minor) = common::disk();
     let r = Resources {
         memory: Some(Memory {
             limit: Some(64 * MIB),
@@ -73,20 +74,24 @@ fn limits_are_written_and_read_back() {
             shares: Some(512),
             quota: Some(50_000),
             period: Some(100_000),
+            burst: Some(1000),
+            realtime_period: Some(500_000),
+            realtime_runtime: Some(0),
+            idle: Some(0),
             cpus: Some("0".into()),
             mems: Some("0".into()),
-            ..Default::default()
         }),
         pids: Some(Pids { limit: 42 }),
         block_io: Some(BlockIo {
+            weight: Some(300),
             throttle_read_bps_device: vec![ThrottleDevice {
-                major: 254,
-                minor: 0,
+                major,
+                minor,
                 rate: 1 << 20,
             }],
             throttle_write_iops_device: vec![ThrottleDevice {
-                major: 254,
-                minor: 0,
+                major,
+                minor,
                 rate: 100,
             }],
             ..Default::default()
@@ -113,9 +118,17 @@ fn limits_are_written_and_read_back() {
     assert_eq!(read(&cpu, "cpu.shares"), "512");
     assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    assert_eq!(read(&cpu, "cpu.cfs_burst_us"), "1000");
+    assert_eq!(read(&cpu, "cpu.rt_period_us"), "500000");
+    assert_eq!(read(&cpu, "cpu.rt_runtime_us"), "0");
     assert_eq!(read(&v1(&g, "cpuset"), "cpuset.cpus"), "0");
     assert_eq!(read(&v1(&g, "pids"), "pids.max"), "42");
     let blk = v1(&g, "blkio");
+    // This kernel has no CFQ: the weight goes to BFQ's file.
+    let weight = std::fs::read_to_string(blk.join("blkio.weight"))
+        .or_else(|_| std::fs::read_to_string(blk.join("blkio.bfq.weight")))
+        .unwrap();
+    assert!(weight.trim().ends_with("300"), "{weight:?}");
     assert_eq!(
         read(&blk, "blkio.throttle.read_bps_device"),
         "254:0 1048576"
@@ -248,8 +261,7 @@ fn a_populated_or_frozen_cgroup_is_not_reused() {
             matches!(&e, Error::Populated { path } if path.starts_with(mem)),
             "{e}"
         );
-        g.cg.kill_all(Signal::SIGKILL).unwrap();
-        g.wait(pid);
+        g.kill_child(pid);
     }
     g.cg.freeze().unwrap();
     assert!(matches!(again.create(), Err(Error::Frozen { .. })));
@@ -412,4 +424,97 @@ fn destroy_removes_nested_child_cgroups() {
     }
     g.cg.destroy().unwrap();
     assert!(g.dirs().iter().all(|d| !d.exists()));
+}
+
+#[test]
+fn v1_device_rules_are_written_in_order_and_enforced() {
+    if jaula_cgroups::layout::hierarchies()
+        .unwrap()
+        .v1_mount("devices")
+        .is_none()
+    {
+        return; // pure v2: the eBPF filter is tested in v2_view
+    }
+    let mut g = Guard::host("devices");
+    g.cg.create().unwrap();
+    let rule = |allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        jaula_spec::DeviceCgroup {
+            allow,
+            typ: Some(typ.into()),
+            major,
+            minor,
+            access: Some(access.into()),
+        }
+    };
+    let r = Resources {
+        devices: vec![
+            rule(false, "a", None, None, "rwm"),
+            rule(true, "c", Some(1), Some(5), "rw"),
+            rule(true, "c", Some(136), None, "rwm"),
+        ],
+        ..Default::default()
+    };
+    g.cg.apply(&r).unwrap();
+    let list = read(&v1(&g, "devices"), "devices.list");
+    assert_eq!(list, "c 1:5 rw\nc 136:* rwm");
+    let (pid, stdin) = g.spawn_waiting(
+        "if head -c1 /dev/null 2>/dev/zero; then exit 1; fi; head -c1 /dev/zero >/dev/zero || exit 2",
+    );
+    go(stdin);
+    assert_eq!(
+        g.wait(pid).code(),
+        Some(0),
+        "/dev/null must be denied, /dev/zero allowed"
+    );
+}
+
+#[test]
+fn v2_dir_fd_is_the_unified_directory() {
+    use std::os::unix::fs::MetadataExt;
+    let g = Guard::host("dirfd");
+    g.cg.create().unwrap();
+    let Some(dir) = g.cg.unified_dir() else {
+        assert!(g.cg.v2_dir_fd().unwrap().is_none());
+        return;
+    };
+    let fd = g.cg.v2_dir_fd().unwrap().unwrap();
+    let via_fd = std::fs::File::from(fd).metadata().unwrap();
+    let via_path = std::fs::metadata(dir).unwrap();
+    assert_eq!(
+        (via_fd.dev(), via_fd.ino()),
+        (via_path.dev(), via_path.ino())
+    );
+}
+
+#[test]
+fn blkio_weight_device_on_a_non_bfq_device_fails_closed() {
+    let h = jaula_cgroups::layout::hierarchies().unwrap();
+    let Some(blkio) = h.v1_mount("blkio") else {
+        return;
+    };
+    if blkio.join("blkio.weight").exists() {
+        return; // CFQ kernels accept per-device weights everywhere
+    }
+    let g = Guard::host("bfqdev");
+    g.cg.create().unwrap();
+    let (major, minor) = common::disk();
+    let scheduler =
+        std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/queue/scheduler"));
+    if scheduler.is_ok_and(|s| s.contains("[bfq]")) {
+        return; // BFQ devices take per-device weights
+    }
+    let r = Resources {
+        block_io: Some(BlockIo {
+            weight_device: vec![jaula_spec::WeightDevice {
+                major,
+                minor,
+                weight: Some(200),
+                leaf_weight: None,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = g.cg.apply(&r).unwrap_err();
+    assert!(e.to_string().contains("blkio.bfq.weight_device"), "{e}");
 }

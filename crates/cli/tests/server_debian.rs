@@ -32,7 +32,9 @@ fn mirror_answers(mirror: &str) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let req = format!("HEAD /{path}/dists/bookworm/Release HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let req = format!(
+        "HEAD /{path}/dists/bookworm/Release HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    );
     let mut head = [0u8; 64];
     s.write_all(req.as_bytes()).is_ok()
         && s.read(&mut head).is_ok_and(|n| {

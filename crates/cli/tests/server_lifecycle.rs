@@ -280,3 +280,111 @@ fn supervisor_pid(j: &Jaula, name: &str) -> Option<i32> {
         is_sup.then_some(pid)
     })
 }
+
+#[test]
+fn oci_containers_show_up_in_list_and_ps() {
+    let j = Jaula::new();
+    let base = unique_name("base");
+    j.busybox(&base, &["--privileged"]).ok();
+    // A jaula-oci container in the same state root, on a copy of that rootfs.
+    let bundle = j.scratch().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let oci = env!("CARGO_BIN_EXE_jaula-oci");
+    let st = std::process::Command::new(oci)
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["root"]["path"] = j.home().join(&base).join("rootfs").to_string_lossy().into();
+    cfg["process"]["terminal"] = false.into();
+    cfg["process"]["args"] = serde_json::json!(["sleep", "1004"]);
+    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let id = unique_name("oci");
+    let run = |args: &[&str]| {
+        std::process::Command::new(oci)
+            .arg("--root")
+            .arg(j.root())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert!(run(&["run", "-d", "--bundle", &bundle.to_string_lossy(), &id]).success());
+    let row = j.list_row(&id).expect("OCI container in list");
+    assert_eq!(row["kind"], "oci");
+    assert!(row["ctx"].is_null());
+    assert_eq!(row["state"], "running");
+    let table = j.run(&["list"]).ok().stdout.clone();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("    -") && l.contains(&id)),
+        "{table}"
+    );
+    let ps = j.run(&["ps", &id, "--json"]).ok().json();
+    assert!(
+        ps.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["command"] == "sleep 1004"),
+        "{ps}"
+    );
+    assert!(run(&["delete", "-f", &id]).success());
+    assert!(j.list_row(&id).is_none());
+}
+
+#[test]
+fn enter_and_exec_tty_use_a_pty() {
+    let j = Jaula::new();
+    let name = unique_name("tty");
+    j.busybox(&name, &[]).ok();
+    j.run(&["start", &name]).ok();
+    // `script` gives jaula a terminal; the shell is /etc/passwd's (busybox sh, as a login
+    // shell) and its exit code comes back.
+    let jaula = |args: &str| {
+        format!(
+            "{} --home {} --root {} {args}",
+            server_common::JAULA,
+            j.home().display(),
+            j.root().display()
+        )
+    };
+    let script = |cmdline: String, input: &str| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-eqc", &cmdline, "/dev/null"]);
+        c.stdin(std::process::Stdio::piped());
+        c.stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = script(
+        jaula(&format!("enter {name}")),
+        "echo in-$HOME-$0; tty; exit 3\n",
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("in-/root-"), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    let (code, out) = script(jaula(&format!("exec -t {name} -- tty")), "");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    // Without -t there is no terminal.
+    assert_eq!(j.run(&["exec", &name, "--", "tty"]).code(), 1);
+    j.run(&["stop", &name]).ok();
+}

@@ -40,6 +40,9 @@ pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Plan
 
 type R<T> = Result<T, PlanError>;
 
+/// Annotation asking for an idmapped rootfs.
+pub const IDMAP_ANNOTATION: &str = "org.jaula.rootfs.idmap";
+
 /// Namespaces to create (`new`) and to join by path (`join`, in the order to join).
 #[derive(Debug, Clone)]
 pub struct NsPlan {
@@ -108,6 +111,10 @@ pub struct Plan {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub readonly_root: bool,
+    /// Present the rootfs through an idmapped mount of the container's user
+    /// namespace (annotation `org.jaula.rootfs.idmap=true`): files owned by 0 on
+    /// disk are root inside, with no chown of the tree.
+    pub idmap_rootfs: bool,
     pub ns: NsPlan,
     pub uid_map: Vec<IdMapping>,
     pub gid_map: Vec<IdMapping>,
@@ -183,11 +190,23 @@ impl Plan {
         }
         let (root_propagation, extra_propagation) =
             rootfs_propagation(linux.rootfs_propagation.as_deref())?;
+        let idmap_rootfs = match spec.annotations.get(IDMAP_ANNOTATION).map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") if ns.new.contains(CloneFlags::CLONE_NEWUSER) => true,
+            Some("true") => return Err(invalid(IDMAP_ANNOTATION, "needs a new user namespace")),
+            Some(other) => {
+                return Err(invalid(
+                    IDMAP_ANNOTATION,
+                    format!("expected true or false, got {other:?}"),
+                ))
+            }
+        };
         Ok(Plan {
             id: id.to_owned(),
             bundle: bundle.to_owned(),
             rootfs,
             readonly_root: root.readonly,
+            idmap_rootfs,
             uid_map: linux.uid_mappings.clone(),
             gid_map: linux.gid_mappings.clone(),
             time_offsets: time_offsets(linux, &ns)?,

@@ -186,10 +186,21 @@ impl Channel {
 
     /// Next message for the child; `None` when the runtime went away.
     pub fn recv_in_child(&self) -> Result<Option<ToChild>, Errno> {
+        Ok(self.recv_in_child_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// Next message for the child, with the fd it carried if any.
+    pub fn recv_in_child_with_fd(&self) -> Result<Option<(ToChild, Option<OwnedFd>)>, Errno> {
         match self.recv_bytes()? {
             None => Ok(None),
-            Some((b, _)) => ToChild::decode(&b).map(Some).ok_or(Errno::EBADMSG),
+            Some((b, fd)) => ToChild::decode(&b)
+                .map(|m| Some((m, fd)))
+                .ok_or(Errno::EBADMSG),
         }
+    }
+
+    pub fn send_fd_to_child(&self, m: &ToChild, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+        self.send_bytes(&m.encode(), Some(fd))
     }
 
     /// Next message for the runtime, with the fd it carried if any.

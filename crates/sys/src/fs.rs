@@ -74,3 +74,58 @@ pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 pub const SYSFS_MAGIC: i64 = 0x6265_6572;
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// A detached copy of the mount tree at `path` (open_tree with OPEN_TREE_CLONE |
+/// AT_RECURSIVE), to be idmapped and attached elsewhere.
+pub fn clone_tree(path: &Path) -> Result<OwnedFd, Errno> {
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as u32;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = Errno::result(fd)? as i32;
+    // SAFETY: open_tree returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes every mount of a detached tree idmapped through the user namespace `userns`.
+pub fn idmap_tree(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = c"";
+    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Attaches a detached tree on `target`.
+pub fn attach_tree(tree: BorrowedFd<'_>, target: &Path) -> Result<(), Errno> {
+    let c =
+        std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let empty = c"";
+    // SAFETY: valid fds and NUL-terminated strings that outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}

@@ -141,3 +141,20 @@ pub fn read(dir: &std::path::Path, name: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// major:minor of a real disk of this machine (throttle rules need an existing device).
+pub fn disk() -> (i64, i64) {
+    let mut devs: Vec<(String, String)> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let dev = std::fs::read_to_string(format!("/sys/block/{name}/dev")).ok()?;
+            Some((name, dev.trim().to_string()))
+        })
+        .collect();
+    // Loop and zram devices may come and go; prefer a real disk.
+    devs.sort_by_key(|(name, _)| name.starts_with("loop") || name.starts_with("zram"));
+    let (_, dev) = devs.first().expect("no block device");
+    let (major, minor) = dev.split_once(':').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}

@@ -33,6 +33,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(home: PathBuf, root: PathBuf) -> Ctx {
+        // Absolute, because the supervisor gets them on its command line and runs in "/".
+        let home = std::path::absolute(&home).unwrap_or(home);
+        let root = std::path::absolute(&root).unwrap_or(root);
         let manager = Manager::new(Home::new(&home), Runtime::new(&root));
         Ctx {
             home,

@@ -90,13 +90,16 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<Channel> {
             jaula_sys::process::dup_onto(fd.as_fd(), i as i32).map_err(fail("set up stdio"))?;
         }
     }
-    let state = match chan.recv_in_child().map_err(fail("wait for runtime"))? {
-        Some(ToChild::Go(state)) => state,
+    let (state, idmapped) = match chan
+        .recv_in_child_with_fd()
+        .map_err(fail("wait for runtime"))?
+    {
+        Some((ToChild::Go(state), fd)) => (state, fd),
         other => return Err(format!("unexpected message {other:?}")),
     };
     enter_namespaces_late(plan)?;
     set_names(plan)?;
-    let root = rootfs::prepare(plan)?;
+    let root = rootfs::prepare(plan, idmapped)?;
     rootfs::mount_all(plan, root.as_fd())?;
     if plan.has_hooks_before_pivot() {
         chan.send_to_parent(&FromChild::RunHooks)

@@ -21,17 +21,22 @@ use crate::plan::{DevicePlan, MountKind, MountPlan, Plan};
 
 /// Mounts nothing ever propagates from the container to the host, and the rootfs
 /// becomes a mount point (pivot_root needs one). Returns the root fd.
-pub fn prepare(plan: &Plan) -> Step<OwnedFd> {
+/// `idmapped` is a detached, idmapped copy of the rootfs made by the runtime.
+pub fn prepare(plan: &Plan, idmapped: Option<OwnedFd>) -> Step<OwnedFd> {
     mount_flags(None, Path::new("/"), None, plan.root_propagation, None)
         .map_err(fail("make / a slave mount"))?;
-    mount_flags(
-        Some(&plan.rootfs),
-        &plan.rootfs,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .map_err(fail(format!("bind {}", plan.rootfs.display())))?;
+    match idmapped {
+        Some(tree) => jaula_sys::fs::attach_tree(tree.as_fd(), &plan.rootfs)
+            .map_err(fail(format!("attach idmapped {}", plan.rootfs.display())))?,
+        None => mount_flags(
+            Some(&plan.rootfs),
+            &plan.rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .map_err(fail(format!("bind {}", plan.rootfs.display())))?,
+    }
     let root = jaula_sys::fs::open(&plan.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
         .map_err(fail(format!("open rootfs {}", plan.rootfs.display())))?;
     Ok(root)

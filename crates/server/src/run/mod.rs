@@ -165,6 +165,13 @@ impl Manager {
     /// also removes its cgroup). Idempotent, and serialized by `run/cleanup.lock` because
     /// the supervisor and `stop` may both get here.
     pub fn cleanup(&self, server: &Server) -> Result<(), RunError> {
+        self.cleanup_run(server, None)
+    }
+
+    /// [`Manager::cleanup`], limited to the run whose init was `init` when given: a
+    /// supervisor that is late must not remove the next run, which a new `start` may
+    /// already have created.
+    pub(crate) fn cleanup_run(&self, server: &Server, init: Option<i32>) -> Result<(), RunError> {
         let run = server.run_dir();
         std::fs::create_dir_all(&run).map_err(RunError::io("cannot create", &run))?;
         let _lock = lock(&run.join("cleanup.lock"))?;
@@ -173,6 +180,12 @@ impl Manager {
             RunState::Running | RunState::Paused
         ) {
             return Ok(());
+        }
+        let current = self.runtime.state(&server.name).ok().and_then(|s| s.pid);
+        if let (Some(mine), Some(now)) = (init, current) {
+            if mine != now {
+                return Ok(());
+            }
         }
         let net_result = net::teardown_recorded(server);
         match self.runtime.delete(&server.name, true) {

@@ -82,7 +82,7 @@ impl Manager {
         let exit = watch(&server, pid);
         let path = server.run_dir().join(EXIT_RECORD);
         let _ = std::fs::write(&path, serde_json::to_vec(&exit).unwrap_or_default());
-        self.cleanup(&server)?;
+        self.cleanup_run(&server, Some(pid))?;
         reap_strays();
         Ok(exit)
     }
@@ -165,6 +165,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// container's init stays our child even if the runtime double-forks).
 fn detach() {
     let _ = nix::unistd::setsid();
+    // Not to keep the caller's working directory (a mount point, maybe) busy.
+    let _ = std::env::set_current_dir("/");
     let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
