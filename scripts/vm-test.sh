@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 VM_TIMEOUT=${VM_TIMEOUT:-300}
 VM_MEMORY=${VM_MEMORY:-1024}
 BUSYBOX=/bin/busybox
-# The OCI bundle's process reports its cgroup view; guest.sh checks these lines.
+# The OCI bundle's process reports its cgroup view; guest.sh checks these lines. The $(...)
+# expand inside the container, not here.
+# shellcheck disable=SC2016
 BUNDLE_SCRIPT='cat /proc/self/cgroup; echo memory.max=$(cat /sys/fs/cgroup/memory.max); echo pids.max=$(cat /sys/fs/cgroup/pids.max); echo ok'
 
 fail() {
@@ -26,8 +28,10 @@ fail() {
 # skip would hide a broken CI image.
 check_host() {
     command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
-    KERNEL=${VM_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
-    [ -n "$KERNEL" ] && [ -r "$KERNEL" ] || fail "no kernel at /boot/vmlinuz-* (apt-get install linux-image-amd64) or VM_KERNEL unreadable"
+    KERNEL=${VM_KERNEL:-$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)}
+    if [ ! -r "$KERNEL" ]; then
+        fail "no readable kernel at '$KERNEL' (apt-get install linux-image-amd64, or set VM_KERNEL)"
+    fi
     [ -x "$BUSYBOX" ] || fail "$BUSYBOX not found (apt-get install busybox-static)"
     # A dynamically linked busybox (Debian's "busybox" package) cannot run in the bare initramfs.
     if readelf -l "$BUSYBOX" | grep -q INTERP; then

@@ -213,6 +213,8 @@ main() {
     tests=$(ls /tests)
     plan=""
     for t in $tests; do plan="$plan cgroups:$t"; done
+    # Unquoted on purpose: one line, names separated by single spaces.
+    # shellcheck disable=SC2086
     echo "VMTEST PLAN" $plan $OCI_STEPS
     for t in $tests; do
         step "cgroups:$t" cgroups_test "$t"

@@ -8,11 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use jaula_spec::{Cpu, DeviceCgroup, Rdma, Resources};
+use jaula_spec::{Cpu, DeviceCgroup, HugepageLimit, Rdma, Resources};
 
-use crate::convert;
-
-use crate::{fs, v1, v2, Cgroup, Error};
+use crate::{convert, fs, v1, v2, Cgroup, Error};
 
 /// Where one controller of a cgroup lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,18 +45,7 @@ impl Cgroup {
             }
         }
         for h in &r.hugepage_limits {
-            match self.target("hugetlb", "hugetlb", "linux.resources.hugepageLimits")? {
-                Target::V1(d) => fs::write(
-                    &d,
-                    &format!("hugetlb.{}.limit_in_bytes", h.page_size),
-                    &h.limit.to_string(),
-                )?,
-                Target::V2(d) => fs::write(
-                    &d,
-                    &format!("hugetlb.{}.max", h.page_size),
-                    &h.limit.to_string(),
-                )?,
-            }
+            self.apply_hugepage_limit(h)?;
         }
         if let Some(n) = &r.network {
             v1::network(self, n)?;
@@ -76,6 +63,20 @@ impl Cgroup {
             self.apply_unified(u)?;
         }
         Ok(())
+    }
+
+    /// The page size becomes part of a file name, so it must look like one ("2MB").
+    fn apply_hugepage_limit(&self, h: &HugepageLimit) -> Result<(), Error> {
+        let resource = "linux.resources.hugepageLimits";
+        check_token(resource, &h.page_size)?;
+        let limit = h.limit.to_string();
+        match self.target("hugetlb", "hugetlb", resource)? {
+            Target::V1(d) => {
+                let file = format!("hugetlb.{}.limit_in_bytes", h.page_size);
+                fs::write(&d, &file, &limit)
+            }
+            Target::V2(d) => fs::write(&d, &format!("hugetlb.{}.max", h.page_size), &limit),
+        }
     }
 
     fn apply_cpu(&self, c: &Cpu) -> Result<(), Error> {
@@ -101,13 +102,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The v1 devices controller where mounted (its rules are what v1 tools inspect).
     fn apply_devices(&self, rules: &[DeviceCgroup]) -> Result<(), Error> {
         if let Some(d) = self.v1_dir("devices") {
             return v1::devices(&d, rules);
         }
+        // No v1 devices controller: the eBPF filter, which needs no controller and works on
+        // any v2 cgroup, including a hybrid host's unified one.
         match self.unified_dir() {
-            Some(d) if self.hierarchies().v1.is_empty() => crate::devices::install_v2(&d, rules),
-            _ => Err(Error::NoController {
+            Some(d) => crate::devices::install_v2(&d, rules),
+            None => Err(Error::NoController {
                 resource: "linux.resources.devices".into(),
                 controller: "devices".into(),
             }),
@@ -214,6 +218,25 @@ impl Cgroup {
     }
 }
 
+/// A value that becomes part of a file name or of a one-line cgroup command (a page size, an
+/// interface or RDMA device name): no separators, no whitespace that could smuggle in a
+/// second setting.
+pub(crate) fn check_token(resource: &str, value: &str) -> Result<(), Error> {
+    let bad = value.is_empty()
+        || value == "."
+        || value == ".."
+        || value
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(Error::Invalid {
+            resource: resource.into(),
+            reason: format!("{value:?} is not a single name"),
+        });
+    }
+    Ok(())
+}
+
 /// A `unified` key names one file in the cgroup directory: no path separators, and a
 /// controller that the v2 hierarchy actually offers (or a core `cgroup.` file).
 fn check_unified_key(key: &str, cg: &Cgroup) -> Result<(), Error> {
@@ -256,6 +279,7 @@ fn cpuset(dir: &Path, c: &Cpu) -> Result<(), Error> {
 /// `rdma.max`, one line per device, the same format in v1 and v2.
 fn rdma(dir: &Path, devices: &BTreeMap<String, Rdma>) -> Result<(), Error> {
     for (name, r) in devices {
+        check_token("linux.resources.rdma", name)?;
         let mut line = name.clone();
         if let Some(h) = r.hca_handles {
             line.push_str(&format!(" hca_handle={h}"));
@@ -357,6 +381,14 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(cg.apply(&net), Err(Error::NoController { .. })));
+        let bad_size = Resources {
+            hugepage_limits: vec![HugepageLimit {
+                page_size: "../2MB".into(),
+                limit: 1,
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(cg.apply(&bad_size), Err(Error::Invalid { .. })));
         let bad_key = Resources {
             unified: Some([("../escape.max".to_string(), "1".to_string())].into()),
             ..Default::default()

@@ -119,12 +119,30 @@ impl Cgroup {
 
     /// Creates the cgroup in every hierarchy (parents too). A cgroup that already exists is
     /// accepted only if it is empty and not frozen: joining a live one would mix containers.
+    /// On failure, the leaf directories this call made are removed again (parents stay: a
+    /// concurrent `create` may be using them).
     pub fn create(&self) -> Result<(), Error> {
+        let mut made = Vec::new();
+        let result = self.create_dirs(&mut made);
+        if result.is_err() {
+            for dir in made.iter().rev() {
+                // Best effort: the error worth reporting is the one that stopped `create`.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        result
+    }
+
+    fn create_dirs(&self, made: &mut Vec<PathBuf>) -> Result<(), Error> {
         let mut existed = false;
         for dir in self.dirs() {
             let root = self.root_of(&dir);
             let created = mkdir_p(dir.path(), &root)?;
-            existed |= created.last().map(PathBuf::as_path) != Some(dir.path());
+            if created.last().map(PathBuf::as_path) == Some(dir.path()) {
+                made.push(dir.path().to_path_buf());
+            } else {
+                existed = true;
+            }
             if matches!(&dir, Dir::V1(p) if Some(p) == self.v1_dir("cpuset").as_ref()) {
                 inherit_cpuset(dir.path(), &root)?;
             }

@@ -19,12 +19,24 @@
 //!   .destroy()                             rmdir bottom-up, idempotent
 //! ```
 //!
-//! Each resource goes to whichever hierarchy carries its controller (v1 first, then v2), with
-//! v1 values converted to v2 units the way runc converts them ([`convert`]). A requested
-//! resource whose controller is missing is an error, never a silent no-op.
+//! Rules that hold everywhere:
 //!
-//! Tests can run v2 (or v1) code against a fake root directory: build [`Hierarchies`] by hand
-//! and use [`Cgroup::with_hierarchies`].
+//! - Paths: absolute and relative `cgroupsPath` are both taken from the hierarchy roots (as
+//!   runc's cgroupfs driver does); `..`, the root itself and systemd `slice:prefix:name` paths
+//!   are refused ([`path`]).
+//! - Each resource goes to whichever hierarchy carries its controller, a v1 one first, then v2
+//!   (a hybrid host's v2 may offer controllers v1 lacks, such as hugetlb). Values are converted
+//!   to v2 units the way runc converts them ([`convert`]). A requested resource whose controller
+//!   is missing, or that the version cannot express, is an error, never a silent no-op.
+//! - Devices: v1 `devices.allow`/`deny` where that controller is mounted, otherwise an eBPF
+//!   `CGROUP_DEVICE` program on the v2 cgroup; both apply the rules in order, last match wins.
+//! - Hybrid: freezing uses the v1 freezer, SIGKILL uses the unified `cgroup.kill`, and the
+//!   process list comes from the unified hierarchy, which every process joins.
+//! - Pure v2: `create` enables every available controller in the ancestors (best effort, for
+//!   accounting); `apply` enables what a limit needs and fails if it cannot.
+//!
+//! Tests can run the v2 (or v1) code against a fake root directory or a view of the real one:
+//! build [`Hierarchies`] by hand and use [`Cgroup::with_hierarchies`].
 
 mod apply;
 mod cgroup;

@@ -563,6 +563,36 @@ mod tests {
     }
 
     #[test]
+    fn hugetlb_v1_and_v2_files() {
+        let t = TempDir::new("stathuge");
+        t.file("hugetlb.2MB.usage_in_bytes", "4194304\n");
+        t.file("hugetlb.2MB.max_usage_in_bytes", "6291456\n");
+        t.file("hugetlb.2MB.failcnt", "2\n");
+        t.file("hugetlb.2MB.current", "2097152\n");
+        t.file("hugetlb.2MB.events", "max 3\n");
+        let sizes = ["2MB".to_string(), "1GB".to_string()];
+        let v1 = hugetlb(&Target::V1(t.path().into()), &sizes).unwrap();
+        assert_eq!(v1.len(), 1, "1GB has no files and is left out");
+        assert_eq!(
+            v1["2MB"],
+            HugetlbStats {
+                usage: 4 << 20,
+                max: 6 << 20,
+                failcnt: 2
+            }
+        );
+        let v2 = hugetlb(&Target::V2(t.path().into()), &sizes).unwrap();
+        assert_eq!(
+            v2["2MB"],
+            HugetlbStats {
+                usage: 2 << 20,
+                max: 0,
+                failcnt: 3
+            }
+        );
+    }
+
+    #[test]
     fn pids_unlimited_is_zero() {
         let t = TempDir::new("statpids");
         t.file("pids.max", "max\n");

@@ -162,6 +162,7 @@ pub(crate) fn network(cg: &Cgroup, n: &Network) -> Result<(), Error> {
             .v1_dir("net_prio")
             .ok_or_else(|| missing("net_prio", resource))?;
         for p in &n.priorities {
+            crate::apply::check_token(resource, &p.name)?;
             fs::write(
                 &dir,
                 "net_prio.ifpriomap",

@@ -129,11 +129,15 @@ fn limits_are_written_and_read_back() {
         .or_else(|_| std::fs::read_to_string(blk.join("blkio.bfq.weight")))
         .unwrap();
     assert!(weight.trim().ends_with("300"), "{weight:?}");
+    let dev = format!("{major}:{minor}");
     assert_eq!(
         read(&blk, "blkio.throttle.read_bps_device"),
-        "254:0 1048576"
+        format!("{dev} 1048576")
     );
-    assert_eq!(read(&blk, "blkio.throttle.write_iops_device"), "254:0 100");
+    assert_eq!(
+        read(&blk, "blkio.throttle.write_iops_device"),
+        format!("{dev} 100")
+    );
 }
 
 #[test]
@@ -256,7 +260,17 @@ fn a_populated_or_frozen_cgroup_is_not_reused() {
                 std::fs::write(root.join("cgroup.procs"), pid.to_string()).unwrap();
             }
         }
+        // Make the leaf missing in one hierarchy: create makes it there, then must undo that.
+        let made_again = g.dirs()[0].clone();
+        assert!(!made_again.starts_with(mem));
+        std::fs::remove_dir(&made_again).unwrap();
         let e = again.create().unwrap_err();
+        assert!(
+            !made_again.exists(),
+            "a failed create left {} behind",
+            made_again.display()
+        );
+        std::fs::create_dir(&made_again).unwrap();
         assert!(
             matches!(&e, Error::Populated { path } if path.starts_with(mem)),
             "{e}"

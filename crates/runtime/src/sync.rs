@@ -87,6 +87,9 @@ impl FromChild {
     }
 }
 
+/// A received message: its bytes and the fd it carried, if any.
+type Packet = (Vec<u8>, Option<OwnedFd>);
+
 /// One end of the channel.
 #[derive(Debug)]
 pub struct Channel {
@@ -136,7 +139,7 @@ impl Channel {
     }
 
     /// Receives one message; `Ok(None)` means the other end closed.
-    fn recv_bytes(&self) -> Result<Option<(Vec<u8>, Option<OwnedFd>)>, Errno> {
+    fn recv_bytes(&self) -> Result<Option<Packet>, Errno> {
         let mut buf = vec![0u8; MAX_MSG];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {

@@ -68,14 +68,13 @@ impl Proxy {
 
     /// Writes out whatever the program printed before it exited.
     pub fn drain(&mut self) {
-        while self.master_open {
+        if !self.master_open {
+            return;
+        }
+        loop {
             let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::ZERO) {
-                Ok(n) if n > 0 => {
-                    if !copy(self.master.as_fd(), stdout()) {
-                        break;
-                    }
-                }
+                Ok(n) if n > 0 && copy(self.master.as_fd(), stdout()) => {}
                 _ => break,
             }
         }
