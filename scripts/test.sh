@@ -14,7 +14,7 @@ fi
 # Debian packages the tests use: busybox for fixture rootfs, nftables/iproute2 for
 # networking, qemu + a Debian kernel for the cgroup v2 VM, runc/crun/bubblewrap as
 # peers, debootstrap for the Debian server test, strace for diagnostics.
-PKGS=(busybox-static nftables iproute2 qemu-system-x86 linux-image-amd64 debootstrap runc crun bubblewrap cpio ca-certificates)
+PKGS=(busybox-static jq nftables iproute2 qemu-system-x86 linux-image-amd64 debootstrap runc crun bubblewrap cpio ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

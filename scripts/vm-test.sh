@@ -120,17 +120,53 @@ make_initramfs() {
     done
     install_stripped "$OCI_BIN" "$root/bin/jaula-oci"
     make_bundles "$root"
+    install_modules "$root"
     (cd "$root" && find . | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$WORK/initramfs.gz"
     echo "vm-test: initramfs $(du -h "$WORK/initramfs.gz" | cut -f1), ${#TESTS[@]} test binaries"
+}
+
+# The modules the guest's virtio disk needs, dependencies first (Debian builds them as modules).
+# The cgroups tests throttle I/O on a real disk, as a real host would have one.
+DISK_MODULES=(virtio_pci virtio_blk)
+
+# add_module PATH: appends PATH (relative to /lib/modules/KVER) after its dependencies.
+add_module() {
+    local dep deps
+    [[ " ${MODULES[*]} " == *" $1 "* ]] && return 0
+    deps=$(awk -v m="$1:" '$1 == m { $1 = ""; print }' "$MODDIR/modules.dep")
+    # modprobe loads the dependencies listed in modules.dep in reverse order; so do we.
+    for dep in $(echo "$deps" | tr ' ' '\n' | tac); do
+        add_module "$dep"
+    done
+    MODULES+=("$1")
+}
+
+install_modules() {
+    local root=$1 name path
+    MODDIR=/lib/modules/${KERNEL##*/vmlinuz-}
+    [ -r "$MODDIR/modules.dep" ] || fail "no $MODDIR/modules.dep for kernel $KERNEL"
+    MODULES=()
+    for name in "${DISK_MODULES[@]}"; do
+        path=$(awk -v n="/$name.ko:" 'index($1, n) { print substr($1, 1, length($1) - 1) }' "$MODDIR/modules.dep")
+        [ -n "$path" ] || fail "module $name not found in $MODDIR/modules.dep"
+        add_module "$path"
+    done
+    mkdir -p "$root/modules"
+    for path in "${MODULES[@]}"; do
+        cp "$MODDIR/$path" "$root/modules/"
+        echo "${path##*/}" >>"$root/modules/order"
+    done
 }
 
 # Boots the VM; kills qemu (by its pid) if it outlives VM_TIMEOUT.
 boot() {
     echo "vm-test: booting $KERNEL (software emulation, timeout ${VM_TIMEOUT} s)"
     local start=$SECONDS
+    truncate -s 64M "$WORK/disk.img"
     # -accel tcg: KVM aborts on this machine's CPU, so never let qemu pick it.
     qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot -nic none \
         -m "$VM_MEMORY" -smp 1 -serial "file:$LOG" \
+        -drive "file=$WORK/disk.img,format=raw,if=virtio" \
         -kernel "$KERNEL" -initrd "$WORK/initramfs.gz" \
         -append "console=ttyS0 quiet loglevel=1 panic=-1" </dev/null &
     QEMU_PID=$!

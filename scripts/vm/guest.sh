@@ -12,6 +12,9 @@ ROOT=/run/jaula
 PASSED=0
 FAILED=0
 
+# Steps before the cgroups tests: the environment they need.
+SETUP_STEPS="vm-disk"
+
 # The jaula-oci steps, in order. Later steps reuse the containers of earlier ones.
 OCI_STEPS="oci-run oci-run-cgroupns oci-create oci-limits-v2 oci-start oci-delete
 oci-pause oci-resume oci-update oci-delete-force"
@@ -28,7 +31,8 @@ mount_system() {
         mkdir -p /dev/pts /dev/shm &&
         mount -t devpts devpts /dev/pts &&
         mount -t tmpfs tmpfs /dev/shm &&
-        # The options systemd uses on pure v2 hosts.
+        # The options systemd uses on pure v2 hosts. The root's cgroup.subtree_control is left
+        # empty on purpose: the cgroups crate must enable controllers in every ancestor itself.
         mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 "$CG" &&
         mount -t tmpfs tmpfs /tmp &&
         mount -t tmpfs tmpfs /run
@@ -106,6 +110,20 @@ run_cmd() {
     echo "jaula-oci $* exited $rc:"
     show "$out"
     return 1
+}
+
+# The virtio disk's driver is a module; the cgroups tests throttle I/O on a real disk.
+vm_disk() {
+    while read -r m; do
+        insmod "/modules/$m" || { echo "insmod $m failed"; return 1; }
+    done </modules/order
+    i=0
+    while [ ! -e /sys/block/vda ]; do
+        [ $i -ge 50 ] && { echo "no /sys/block/vda after loading $(cat /modules/order)"; return 1; }
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "guest: disk vda is $(cat /sys/block/vda/dev)"
 }
 
 cgroups_test() {
@@ -215,7 +233,10 @@ main() {
     for t in $tests; do plan="$plan cgroups:$t"; done
     # Unquoted on purpose: one line, names separated by single spaces.
     # shellcheck disable=SC2086
-    echo "VMTEST PLAN" $plan $OCI_STEPS
+    echo "VMTEST PLAN" $SETUP_STEPS $plan $OCI_STEPS
+    for s in $SETUP_STEPS; do
+        step "$s" "$(echo "$s" | tr - _)"
+    done
     for t in $tests; do
         step "cgroups:$t" cgroups_test "$t"
     done

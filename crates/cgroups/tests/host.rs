@@ -532,3 +532,28 @@ fn blkio_weight_device_on_a_non_bfq_device_fails_closed() {
     let e = g.cg.apply(&r).unwrap_err();
     assert!(e.to_string().contains("blkio.bfq.weight_device"), "{e}");
 }
+
+#[test]
+fn self_join_moves_the_calling_thread_into_every_v1_hierarchy() {
+    let g = Guard::host("selfjoin");
+    g.cg.create().unwrap();
+    // The parent opens; the joining side only writes. A thread stands in for the child: v1
+    // moves just the calling thread, which for a fresh single-threaded child is all of it.
+    let join =
+        g.cg.self_join(jaula_cgroups::V2Entry::CloneIntoCgroup)
+            .unwrap();
+    let seen = std::thread::spawn(move || {
+        join.join().unwrap();
+        std::fs::read_to_string("/proc/thread-self/cgroup").unwrap()
+    })
+    .join()
+    .unwrap();
+    let want = format!(":/{}", g.cg.path());
+    let h = jaula_cgroups::layout::hierarchies().unwrap();
+    let v1_lines: Vec<&str> = seen.lines().filter(|l| !l.starts_with("0::")).collect();
+    assert_eq!(v1_lines.len(), h.v1.len(), "{seen}");
+    for line in v1_lines {
+        assert!(line.ends_with(&want), "{line:?} is not in {want}");
+    }
+    // The thread has exited, so the cgroup is empty and the guard can remove it.
+}

@@ -84,7 +84,7 @@ fn busybox_and_host_servers_run_side_by_side() {
     assert_eq!(row["state"], "running");
     assert_eq!(row["kind"], "server");
     assert!(row["ctx"].as_u64().unwrap() >= 40000);
-    assert!(row["procs"].as_u64().unwrap() >= 3, "{row}");
+    assert!(row["proc"].as_u64().unwrap() >= 3, "{row}");
     assert!(row["rss"].as_u64().unwrap() > 0);
     let host = j.list_row("host").unwrap();
     assert_eq!(host["ctx"], 0);
@@ -276,7 +276,7 @@ fn supervisor_pid(j: &Jaula, name: &str) -> Option<i32> {
             .collect();
         let is_sup = args.iter().any(|a| a == "__supervise")
             && args.iter().any(|a| a == name)
-            && args.iter().any(|a| *a == home);
+            && args.contains(&home);
         is_sup.then_some(pid)
     })
 }

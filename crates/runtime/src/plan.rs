@@ -222,7 +222,7 @@ impl Plan {
             process,
             seccomp,
             cgroups_path: linux.cgroups_path.clone(),
-            resources: linux.resources.clone(),
+            resources: Some(device_rules(linux)),
             hooks: spec.hooks.clone().unwrap_or_default(),
             ns,
             spec,
@@ -557,6 +557,50 @@ fn devices(list: &[jaula_spec::Device]) -> R<Vec<DevicePlan>> {
             })
         })
         .collect()
+}
+
+/// Device cgroup rules: deny everything, then the spec's own rules, then the
+/// devices every container needs and those in `linux.devices`, as runc does. A
+/// container may mknod nodes (it has the right /dev to fill) but open only these.
+fn device_rules(linux: &jaula_spec::Linux) -> Resources {
+    use jaula_spec::DeviceCgroup;
+    let rule = |allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        DeviceCgroup {
+            allow,
+            typ: Some(typ.to_owned()),
+            major,
+            minor,
+            access: Some(access.to_owned()),
+        }
+    };
+    let mut r = linux.resources.clone().unwrap_or_default();
+    let mut rules = vec![rule(false, "a", None, None, "rwm")];
+    rules.append(&mut r.devices);
+    rules.push(rule(true, "c", None, None, "m"));
+    rules.push(rule(true, "b", None, None, "m"));
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+    ] {
+        rules.push(rule(true, "c", Some(major), minor, "rwm"));
+    }
+    for d in &linux.devices {
+        let typ = match d.typ.as_str() {
+            "b" => "b",
+            "p" => continue,
+            _ => "c",
+        };
+        rules.push(rule(true, typ, Some(d.major), Some(d.minor), "rwm"));
+    }
+    r.devices = rules;
+    r
 }
 
 /// Only namespaced sysctls are allowed, and only when the matching namespace is

@@ -103,11 +103,6 @@ impl Home {
         self.dir.join(name)
     }
 
-    /// True when a server directory `name` exists.
-    pub fn exists(&self, name: &str) -> bool {
-        self.server_dir(name).join(FILE_NAME).exists() || self.server_dir(name).exists()
-    }
-
     /// Loads server `name`, checking the name first.
     pub fn open(&self, name: &str) -> Result<Server, HomeError> {
         name::validate(name)?;

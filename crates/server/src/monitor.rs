@@ -48,6 +48,8 @@ pub struct ListRow {
     pub state: String,
     /// Host pid of the init.
     pub pid: Option<i32>,
+    /// Number of processes (the PROC column).
+    #[serde(rename = "proc")]
     pub procs: usize,
     /// Bytes.
     pub vsz: u64,
@@ -57,6 +59,8 @@ pub struct ListRow {
     pub sys_time: f64,
     /// Seconds since the init started (the host: since boot).
     pub uptime: Option<u64>,
+    /// Addresses (the IP column).
+    #[serde(rename = "ip")]
     pub ips: Vec<String>,
 }
 

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Verb {
     /// Build a new server from a method.
-    Build(verbs::build::Args),
+    Build(Box<verbs::build::Args>),
     /// Start servers.
     Start(verbs::start::Args),
     /// Stop servers: the init's shutdown signal, then SIGKILL after the timeout.
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(jaula_server::home::DEFAULT_HOME));
     let ctx = verbs::Ctx::new(home, cli.root);
     let result = match cli.verb {
-        Verb::Build(a) => verbs::build::run(&ctx, a),
+        Verb::Build(a) => verbs::build::run(&ctx, *a),
         Verb::Start(a) => verbs::start::run(&ctx, a),
         Verb::Stop(a) => verbs::stop::run(&ctx, a),
         Verb::Restart(a) => verbs::restart::run(&ctx, a),

@@ -279,6 +279,9 @@ fn prepare(home: &Home, req: &BuildRequest) -> Result<Staging, BuildError> {
     let staging = Staging { dir, config };
     let made = std::fs::create_dir(&staging.dir)
         .map_err(BuildError::io("cannot create", &staging.dir))
+        // Others may pass through (the server's root, an unprivileged host uid, must reach
+        // its rootfs) but not list the server's files, nor read its console log.
+        .and_then(|()| skeleton::set_mode(&staging.dir, 0o711))
         .and_then(|()| skeleton::make_rootfs_dir(&staging.rootfs()))
         .and_then(|()| Ok(staging.config.save(&staging.dir.join(FILE_NAME))?));
     if let Err(e) = made {

@@ -2,9 +2,13 @@
 //! container and reports back over a pipe before the command returns.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{net, Manager, RunError, RunState};
 use crate::home::Server;
@@ -17,6 +21,29 @@ pub struct StartOptions {
     pub supervisor_program: PathBuf,
     /// Arguments before the server name.
     pub supervisor_args: Vec<String>,
+}
+
+/// How long `start` waits for the supervisor's report.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The supervisor's one line, or `None` when none came in time.
+fn read_report(out: ChildStdout, limit: Duration) -> Option<String> {
+    let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
+    let deadline = std::time::Instant::now() + limit;
+    let mut reader = BufReader::new(out);
+    loop {
+        let mut fds = [PollFd::new(reader.get_ref().as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return None,
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) if std::time::Instant::now() < deadline => continue,
+            Err(_) => return None,
+        }
+    }
+    let mut line = String::new();
+    // A line or EOF is there now; the supervisor writes its line in one go.
+    reader.read_line(&mut line).ok()?;
+    Some(line)
 }
 
 /// The line a supervisor writes once the server runs.
@@ -87,19 +114,24 @@ fn run_supervisor(server: &Server, opts: &StartOptions) -> Result<(), RunError> 
         .stderr(Stdio::null())
         .spawn()
         .map_err(RunError::io("cannot run", &opts.supervisor_program))?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
-    }
-    let line = line.trim_end();
-    if line == READY {
+    let line = match child.stdout.take() {
+        Some(out) => read_report(out, REPORT_TIMEOUT),
+        None => None,
+    };
+    let line = line.as_deref().map(str::trim_end);
+    if line == Some(READY) {
         // The supervisor lives on, detached; it is not ours to wait for.
         return Ok(());
     }
+    if line.is_none() {
+        // Stuck: it goes, and the half-created container is cleaned by the next start.
+        let _ = child.kill();
+    }
     let _ = child.wait();
-    let message = match line.strip_prefix(FAILED) {
-        Some(m) => m.to_string(),
-        None => "exited without reporting".to_string(),
+    let message = match line.map(|l| l.strip_prefix(FAILED)) {
+        Some(Some(m)) => m.to_string(),
+        Some(None) => "exited without reporting".to_string(),
+        None => format!("no report within {} s", REPORT_TIMEOUT.as_secs()),
     };
     Err(RunError::Supervisor {
         name: server.name.clone(),

@@ -221,10 +221,12 @@ fn watch(server: &Server, pid: i32) -> ExitRecord {
             PollTimeout::from(5000u16)
         };
         let _ = poll(&mut fds, timeout);
-        let exited = fds
-            .first()
-            .and_then(|f| f.revents())
-            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        // The pidfd, when there is one, is the first fd.
+        let exited = pidfd.is_some()
+            && fds
+                .first()
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.contains(PollFlags::POLLIN));
         if let Some(i) = &inotify {
             let _ = i.read_events();
         }
