@@ -405,6 +405,27 @@ mod tests {
     }
 
     #[test]
+    fn rdma_lines_name_the_device_and_only_set_limits() {
+        let t = TempDir::new("rdma");
+        t.file("rdma.max", "");
+        let devices: BTreeMap<String, Rdma> = [(
+            "mlx4_0".to_string(),
+            Rdma {
+                hca_handles: Some(2),
+                hca_objects: None,
+            },
+        )]
+        .into();
+        rdma(t.path(), &devices).unwrap();
+        assert_eq!(t.read("rdma.max"), "mlx4_0 hca_handle=2");
+        let smuggled: BTreeMap<String, Rdma> = [("a b".to_string(), Rdma::default())].into();
+        assert!(matches!(
+            rdma(t.path(), &smuggled),
+            Err(Error::Invalid { .. })
+        ));
+    }
+
+    #[test]
     fn unified_on_v1_is_refused() {
         let h = Arc::new(Hierarchies::new(
             vec![crate::V1Mount {

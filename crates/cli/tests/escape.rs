@@ -247,6 +247,25 @@ fn descriptors_of_the_caller_do_not_leak() {
     canary.assert_untouched();
 }
 
+/// The control: with the protections taken away the same probe reports a breach, so the
+/// "blocked" verdicts above are not an artefact of the probe. Everything the attack does
+/// stays in the container's private mount namespace.
+#[test]
+fn control_a_privileged_container_lets_the_mount_attack_through() {
+    let oci = Oci::new();
+    let mut b = spec_bundle(&oci, &["/bin/probe", "escape", "mount"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
+    }
+    b.config["linux"].as_object_mut().unwrap().remove("seccomp");
+    b.config["root"]["readonly"] = json!(false);
+    let out = oci.container("control").run(&b);
+    let report: Value = serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("no attack report ({e}): {out:#?}"));
+    assert_eq!(report["blocked"], false, "{report}");
+    assert_eq!(out.code(), 1);
+}
+
 #[test]
 fn every_probe_attack_has_a_test() {
     let out = std::process::Command::new(common::PROBE)
@@ -297,6 +316,8 @@ struct Hostile {
     layout: Layout,
     /// An extra mount whose target (or its parent) is the trap.
     mount: Option<Value>,
+    /// Run with a terminal (through a console socket), so that /dev/console is set up.
+    terminal: bool,
 }
 
 fn without_dev_tmpfs(b: &mut Bundle) {
@@ -345,7 +366,11 @@ fn hostile(h: Hostile) {
     }
     set_trap(&b.rootfs(), &canary, h.entry, &h.trap);
     let c = oci.container("hostile");
-    let out = c.run(&b);
+    let out = if h.terminal {
+        run_with_terminal(&oci, &c, &mut b)
+    } else {
+        c.run(&b)
+    };
     let bundle = b.path().display().to_string();
     canary.assert_untouched();
     assert!(
@@ -378,7 +403,28 @@ fn trap(entry: &'static str, trap: Trap, layout: Layout) -> Hostile {
         trap,
         layout,
         mount: None,
+        terminal: false,
     }
+}
+
+/// create + start with a console socket; the output is what the pty showed. A failed
+/// create or start is returned as is.
+fn run_with_terminal(oci: &Oci, c: &common::Container<'_>, b: &mut Bundle) -> common::Out {
+    b.config["process"]["terminal"] = json!(true);
+    let rx = common::ConsoleReceiver::new(oci);
+    let socket = rx.socket.to_str().unwrap().to_owned();
+    let created = c.create_with(b, &["--console-socket", &socket], Io::default());
+    if !created.success() {
+        return created;
+    }
+    let started = c.start();
+    if !started.success() {
+        return started;
+    }
+    c.wait_status("stopped");
+    let mut out = created;
+    out.stdout = rx.finish().replace("\r\n", "\n");
+    out
 }
 
 #[test]
@@ -487,6 +533,7 @@ fn hostile_bind_mount_target_symlink() {
         mount: Some(
             json!({"destination": "/data", "type": "bind", "source": src.path(), "options": ["rbind", "rw"]}),
         ),
+        terminal: false,
     });
 }
 
@@ -499,6 +546,7 @@ fn hostile_parent_of_a_mount_target_symlink() {
         mount: Some(
             json!({"destination": "/mnt/inner", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
         ),
+        terminal: false,
     });
 }
 
@@ -512,6 +560,7 @@ fn hostile_parent_of_a_bind_target_relative_symlink() {
         mount: Some(
             json!({"destination": "/mnt/file", "type": "bind", "source": src.path().join("payload"), "options": ["bind"]}),
         ),
+        terminal: false,
     });
 }
 
@@ -524,5 +573,6 @@ fn hostile_mount_target_fifo() {
         mount: Some(
             json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
         ),
+        terminal: false,
     });
 }

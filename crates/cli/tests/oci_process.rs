@@ -356,53 +356,13 @@ fn preserved_fds_can_be_written_by_the_container() {
     assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "via-fd3\n");
 }
 
-/// The host side of `--console-socket`: the probe, run on the host, receives the pty master
-/// and prints what the container writes.
-struct ConsoleReceiver {
-    child: std::process::Child,
-    socket: std::path::PathBuf,
-    out: std::path::PathBuf,
-}
-
-impl ConsoleReceiver {
-    fn new(oci: &Oci) -> ConsoleReceiver {
-        let socket = oci.scratch_file("console.sock");
-        let out = oci.scratch_file("console.out");
-        let child = std::process::Command::new(common::PROBE)
-            .arg("console-socket")
-            .arg(&socket)
-            .stdout(std::fs::File::create(&out).unwrap())
-            .spawn()
-            .unwrap();
-        common::poll("console socket", common::CMD_TIMEOUT, || {
-            socket.exists().then_some(())
-        });
-        ConsoleReceiver { child, socket, out }
-    }
-
-    /// Waits for the container side to hang up and returns everything it wrote.
-    fn finish(mut self) -> String {
-        let st = common::wait_timeout(&mut self.child, common::CMD_TIMEOUT)
-            .expect("console receiver finished");
-        assert!(st.success(), "console receiver failed: {st:?}");
-        std::fs::read_to_string(&self.out).unwrap()
-    }
-}
-
-impl Drop for ConsoleReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn terminal_gives_a_controlling_pty_of_the_configured_size() {
     let oci = Oci::new();
     let mut b = Bundle::probe(&["info"]);
     b.process()["terminal"] = json!(true);
     b.process()["consoleSize"] = json!({"height": 33, "width": 101});
-    let rx = ConsoleReceiver::new(&oci);
+    let rx = common::ConsoleReceiver::new(&oci);
     let c = oci.container("tty");
     c.create_with(
         &b,

@@ -137,10 +137,11 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             stdio,
             seccomp_notify,
+            cgroup_join: Some(cg.self_join(join_mode(&plan))?),
         };
-        let pid = clone_init(&plan, ctx, &chan)?;
+        let v2_dir = cg.v2_dir_fd()?;
+        let pid = clone_init(&plan, ctx, &chan, v2_dir.as_ref().map(|f| f.as_fd()))?;
         guard.pid = Some(pid);
-        cg.add_pid(pid.as_raw())?;
         record.pid = Some(pid.as_raw());
         record.pid_start = jaula_sys::process::proc_start_time(pid.as_raw())
             .map(|(s, _)| s)
@@ -238,13 +239,32 @@ fn start_listener(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// Clones the container's init into its namespaces and returns its pid.
-fn clone_init(plan: &Plan, ctx: ChildCtx<'_>, chan: &Channel) -> Result<Pid> {
+/// How the init enters its cgroup. Writing `cgroup.procs` costs an RCU grace
+/// period (milliseconds); clone3 can place the child in the v2 cgroup for free,
+/// and the child then writes itself into each v1 hierarchy's `tasks` (cheap).
+/// The intermediate path forks without clone3's help, so the init writes v2 too.
+fn join_mode(plan: &Plan) -> jaula_cgroups::V2Entry {
+    if plan.needs_intermediate() {
+        jaula_cgroups::V2Entry::WriteProcs
+    } else {
+        jaula_cgroups::V2Entry::CloneIntoCgroup
+    }
+}
+
+fn clone_init(
+    plan: &Plan,
+    ctx: ChildCtx<'_>,
+    chan: &Channel,
+    v2_dir: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Pid> {
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let flags = plan.ns.new - CloneFlags::CLONE_NEWCGROUP;
     if !plan.needs_intermediate() {
         let one = jaula_sys::process::SingleThreaded::check()
             .map_err(|e| Error::sys("clone3: runtime must be single-threaded", e))?;
-        return match clone3(flags.bits() as u64, None, &one).map_err(|e| Error::sys("clone3", e))? {
+        return match clone3(flags.bits() as u64, v2_dir, &one)
+            .map_err(|e| Error::sys("clone3", e))?
+        {
             Forked::Child => child::run(ctx),
             Forked::Parent(pid) => {
                 drop(ctx);

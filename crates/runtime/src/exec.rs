@@ -86,10 +86,15 @@ impl Runtime {
                 .map_err(|e| Error::sys("block signals", e))?;
         }
         let (chan, child_chan) = sync::pair().map_err(|e| Error::sys("socketpair", e))?;
+        let join = Join {
+            v1: cg.self_join(jaula_cgroups::V2Entry::CloneIntoCgroup)?,
+            v2_dir: cg.v2_dir_fd()?,
+            cgroupns: open_cgroupns(init, flags)?,
+            pidfd,
+            flags: flags - CloneFlags::CLONE_NEWCGROUP,
+        };
         let joiner = match fork().map_err(|e| Error::sys("fork", e))? {
-            Forked::Child => {
-                join_and_clone(&plan, &cg, pidfd, flags, child_chan, opts.preserve_fds)
-            }
+            Forked::Child => join_and_clone(&plan, join, child_chan, opts.preserve_fds),
             Forked::Parent(p) => p,
         };
         drop(child_chan);
@@ -149,26 +154,51 @@ fn wait_exec(chan: &Channel, opts: &ExecOptions) -> Result<(Pid, Option<OwnedFd>
     Ok((pid, master))
 }
 
-/// The joiner: cgroup first (paths are host paths), then every namespace.
-fn join_and_clone(
-    plan: &Plan,
-    cg: &jaula_cgroups::Cgroup,
+/// What the joiner needs, opened by the runtime while it still sees host paths.
+struct Join {
+    /// v1 `tasks` files: cheap self-moves, unlike `cgroup.procs`.
+    v1: jaula_cgroups::SelfJoin,
+    /// The v2 directory, entered for free through clone3(CLONE_INTO_CGROUP).
+    v2_dir: Option<OwnedFd>,
+    /// The cgroup namespace, entered by the new process itself once it is in the
+    /// container's cgroup (with nsdelegate, the kernel refuses cgroup moves across
+    /// a namespace boundary).
+    cgroupns: Option<OwnedFd>,
     pidfd: OwnedFd,
     flags: CloneFlags,
-    chan: Channel,
-    preserve: u32,
-) -> ! {
+}
+
+fn open_cgroupns(init: i32, flags: CloneFlags) -> Result<Option<OwnedFd>> {
+    if !flags.contains(CloneFlags::CLONE_NEWCGROUP) {
+        return Ok(None);
+    }
+    let path = std::path::PathBuf::from(format!("/proc/{init}/ns/cgroup"));
+    jaula_sys::fs::open(&path, nix::fcntl::OFlag::O_RDONLY, 0)
+        .map(Some)
+        .map_err(|e| Error::sys(format!("open {}", path.display()), e))
+}
+
+/// The joiner: cgroup (v1) first, then every namespace but cgroup, then the clone.
+fn join_and_clone(plan: &Plan, join: Join, chan: Channel, preserve: u32) -> ! {
     let r = (|| -> Step<Pid> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("pdeathsig"))?;
         nix::sys::prctl::set_dumpable(false).map_err(fail("set non-dumpable"))?;
         let one = jaula_sys::process::SingleThreaded::check().map_err(fail("check threads"))?;
-        cg.add_pid(nix::unistd::getpid().as_raw())
-            .map_err(|e| format!("join cgroup: {e}"))?;
-        nix::sched::setns(pidfd.as_fd(), flags).map_err(fail("join the container's namespaces"))?;
-        drop(pidfd);
-        match clone3(libc::CLONE_PARENT as u64, None, &one).map_err(fail("clone exec process"))? {
+        join.v1.join().map_err(|e| format!("join cgroup: {e}"))?;
+        nix::sched::setns(join.pidfd.as_fd(), join.flags)
+            .map_err(fail("join the container's namespaces"))?;
+        // With a v2 dir, clone3 adds CLONE_INTO_CGROUP.
+        match clone3(
+            libc::CLONE_PARENT as u64,
+            join.v2_dir.as_ref().map(|f| f.as_fd()),
+            &one,
+        )
+        .map_err(fail("clone exec process"))?
+        {
             Forked::Child => {
-                let msg = match exec_process(plan, &chan, preserve) {
+                let msg = match enter_cgroupns(join.cgroupns.as_ref())
+                    .and_then(|()| exec_process(plan, &chan, preserve))
+                {
                     Err(m) => m,
                     Ok(never) => match never {},
                 };
@@ -189,6 +219,14 @@ fn join_and_clone(
         }
     };
     jaula_sys::process::exit_now(code)
+}
+
+fn enter_cgroupns(ns: Option<&OwnedFd>) -> Step<()> {
+    match ns {
+        Some(fd) => nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWCGROUP)
+            .map_err(fail("join the container's cgroup namespace")),
+        None => Ok(()),
+    }
 }
 
 /// Inside the container: terminal, limits, identity, then execve.

@@ -57,11 +57,13 @@ impl Runtime {
         let poststart = s.plan.hooks.poststart.clone();
         // Others (kill, delete, state) must not wait behind our lock while we run.
         drop(s.handle);
-        if let Err(e) = crate::start::wait_for_exec(&s.chan, ToChild::Start) {
+        if let Err(e) = crate::start::wait_for_exec(&s.chan, ToChild::Start(state.clone())) {
             let _ = self.delete(id, true);
             return Err(e);
         }
         drop(s.chan);
+        let state =
+            serde_json::to_vec(&s.record.to_state(jaula_spec::Status::Running)).unwrap_or_default();
         for w in crate::hooks::run_all_lenient("poststart", &poststart, &state) {
             log::warn!("{w}");
         }

@@ -30,7 +30,8 @@ impl Runtime {
         // From here on the container counts as running, whatever happens below.
         let sock = h.dir.join(store::START_SOCKET);
         let _ = std::fs::remove_file(&sock);
-        wait_for_exec(&conn, ToChild::Start)?;
+        wait_for_exec(&conn, ToChild::Start(state))?;
+        let state = serde_json::to_vec(&rec.to_state(Status::Running)).unwrap_or_default();
         for w in crate::hooks::run_all_lenient(
             "poststart",
             &rec.config.hooks.clone().unwrap_or_default().poststart,

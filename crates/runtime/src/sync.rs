@@ -18,8 +18,8 @@ pub enum ToChild {
     Go(Vec<u8>),
     /// prestart and createRuntime hooks have run.
     HooksDone,
-    /// `start` was called.
-    Start,
+    /// `start` was called; carries the state JSON for startContainer hooks.
+    Start(Vec<u8>),
 }
 
 /// Messages from the setup process (or the intermediate) to the runtime.
@@ -46,7 +46,7 @@ impl ToChild {
         match self {
             ToChild::Go(state) => [&[b'G'][..], state].concat(),
             ToChild::HooksDone => vec![b'H'],
-            ToChild::Start => vec![b's'],
+            ToChild::Start(state) => [&[b's'][..], state].concat(),
         }
     }
 
@@ -54,7 +54,7 @@ impl ToChild {
         Some(match b.first()? {
             b'G' => ToChild::Go(b[1..].to_vec()),
             b'H' => ToChild::HooksDone,
-            b's' => ToChild::Start,
+            b's' => ToChild::Start(b[1..].to_vec()),
             _ => return None,
         })
     }

@@ -626,6 +626,45 @@ impl Drop for Container<'_> {
     }
 }
 
+/// The host side of `--console-socket`: the probe, run on the host, receives the pty master
+/// and prints what the container writes.
+pub struct ConsoleReceiver {
+    child: Child,
+    pub socket: PathBuf,
+    out: PathBuf,
+}
+
+impl ConsoleReceiver {
+    pub fn new(oci: &Oci) -> ConsoleReceiver {
+        let socket = oci.scratch_file("console.sock");
+        let out = oci.scratch_file("console.out");
+        let child = Command::new(PROBE)
+            .arg("console-socket")
+            .arg(&socket)
+            .stdout(fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        poll("console socket", CMD_TIMEOUT, || {
+            socket.exists().then_some(())
+        });
+        ConsoleReceiver { child, socket, out }
+    }
+
+    /// Waits for the container side to hang up and returns everything it wrote.
+    pub fn finish(mut self) -> String {
+        let st = wait_timeout(&mut self.child, CMD_TIMEOUT).expect("console receiver finished");
+        assert!(st.success(), "console receiver failed: {st:?}");
+        fs::read_to_string(&self.out).unwrap()
+    }
+}
+
+impl Drop for ConsoleReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `b` in the foreground, asserts exit 0 and parses the probe's JSON output.
 #[track_caller]
 pub fn probe_json(oci: &Oci, tag: &str, b: &Bundle) -> Value {

@@ -52,11 +52,13 @@ pub(crate) struct ChildCtx<'a> {
     /// Whether the seccomp filter uses user notification, which must be loaded
     /// before `create` returns so the listener fd can be handed out.
     pub seccomp_notify: bool,
+    /// Opened cgroup files the init writes itself into, before anything else.
+    pub cgroup_join: Option<jaula_cgroups::SelfJoin>,
 }
 
 /// Runs the whole sequence; never returns.
 pub(crate) fn run(mut ctx: ChildCtx<'_>) -> ! {
-    let conn = match prepare(&mut ctx) {
+    let (conn, state) = match prepare(&mut ctx) {
         Ok(c) => c,
         Err(msg) => {
             if let Some(chan) = &ctx.chan {
@@ -65,7 +67,7 @@ pub(crate) fn run(mut ctx: ChildCtx<'_>) -> ! {
             jaula_sys::process::exit_now(1)
         }
     };
-    let msg = match launch(&ctx, &conn) {
+    let msg = match launch(&ctx, &conn, &state) {
         Err(m) => m,
         Ok(never) => match never {},
     };
@@ -74,9 +76,12 @@ pub(crate) fn run(mut ctx: ChildCtx<'_>) -> ! {
 }
 
 /// Phase 1: everything up to "created". Returns the connection `start` came on.
-fn prepare(ctx: &mut ChildCtx<'_>) -> Step<Channel> {
+fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
     let plan = ctx.plan;
     let chan = ctx.chan.as_ref().ok_or("no sync channel")?;
+    if let Some(j) = ctx.cgroup_join.take() {
+        j.join().map_err(|e| format!("{e}: {}", e.errno.desc()))?;
+    }
     jaula_sys::process::set_name("jaula:[init]");
     // Die with the runtime while it is still setting us up; cleared at Ready.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
@@ -117,8 +122,9 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<Channel> {
         None
     };
     rootfs::pivot(root)?;
-    rootfs::finish(plan)?;
+    // Sysctls before the read-only paths: /proc/sys is one of them.
     rootfs::sysctls(plan)?;
+    rootfs::finish(plan)?;
     identity::limits(plan)?;
     if let Some(tty) = tty {
         take_terminal(tty)?;
@@ -248,7 +254,7 @@ pub(crate) fn take_terminal(tty: OwnedFd) -> Step<()> {
 }
 
 /// Blocks until `start`; returns the connection its errors must go back on.
-fn wait_for_start(ctx: &mut ChildCtx<'_>) -> Step<Channel> {
+fn wait_for_start(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
     let conn = match &ctx.start {
         StartFrom::Channel => ctx.chan.take().ok_or("no sync channel")?,
         StartFrom::Listener(l) => {
@@ -268,16 +274,16 @@ fn wait_for_start(ctx: &mut ChildCtx<'_>) -> Step<Channel> {
     // The listener is not needed any more; the `start` side unlinks its path.
     if let StartFrom::Listener(_) = std::mem::replace(&mut ctx.start, StartFrom::Channel) {}
     match conn.recv_in_child().map_err(fail("wait for start"))? {
-        Some(ToChild::Start) => Ok(conn),
+        Some(ToChild::Start(state)) => Ok((conn, state)),
         None => Err("runtime went away before start".into()),
         other => Err(format!("unexpected message {other:?}")),
     }
 }
 
 /// Phase 2: from `start` to execve.
-fn launch(ctx: &ChildCtx<'_>, conn: &Channel) -> Step<Infallible> {
+fn launch(ctx: &ChildCtx<'_>, conn: &Channel, state: &[u8]) -> Step<Infallible> {
     let plan = ctx.plan;
-    crate::hooks::run_all("startContainer", &plan.hooks.start_container, b"")
+    crate::hooks::run_all("startContainer", &plan.hooks.start_container, state)
         .map_err(|e| e.to_string())?;
     identity::finalize(plan, ctx.seccomp_notify)?;
     nix::unistd::chdir(&plan.process.cwd)

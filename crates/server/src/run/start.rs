@@ -28,12 +28,15 @@ const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The supervisor's one line, or `None` when none came in time.
 fn read_report(out: ChildStdout, limit: Duration) -> Option<String> {
-    let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
     let deadline = std::time::Instant::now() + limit;
     let mut reader = BufReader::new(out);
     loop {
         let mut fds = [PollFd::new(reader.get_ref().as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(0) => return None,
             Ok(_) => break,
             Err(nix::errno::Errno::EINTR) if std::time::Instant::now() < deadline => continue,
@@ -137,4 +140,38 @@ fn run_supervisor(server: &Server, opts: &StartOptions) -> Result<(), RunError> 
         name: server.name.clone(),
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(script: &str) -> std::process::Child {
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn report_is_read_or_times_out() {
+        let mut c = spawn("echo ok; sleep 0.2");
+        let line = read_report(c.stdout.take().unwrap(), Duration::from_secs(5));
+        assert_eq!(line.as_deref(), Some("ok\n"));
+        let _ = c.wait();
+        let mut c = spawn("sleep 5");
+        let t = std::time::Instant::now();
+        assert_eq!(
+            read_report(c.stdout.take().unwrap(), Duration::from_millis(200)),
+            None
+        );
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let _ = c.kill();
+        let _ = c.wait();
+        let mut c = spawn("exit 3");
+        let line = read_report(c.stdout.take().unwrap(), Duration::from_secs(5));
+        assert_eq!(line.as_deref(), Some(""));
+        let _ = c.wait();
+    }
 }
