@@ -495,6 +495,47 @@ fn hostile_dev_pts_symlink() {
 }
 
 #[test]
+fn hostile_dev_console_dangling_symlink_with_a_terminal() {
+    let mut h = trap(
+        "dev/console",
+        Trap::AbsLink("new-console"),
+        Layout::RootfsDev,
+    );
+    h.terminal = true;
+    hostile(h);
+}
+
+#[test]
+fn hostile_dev_under_dev_tmpfs_with_a_terminal() {
+    let mut h = trap("dev", Trap::AbsLink(""), Layout::Default);
+    h.terminal = true;
+    hostile(h);
+}
+
+#[test]
+fn hostile_dev_null_dangling_symlink() {
+    hostile(trap(
+        "dev/null",
+        Trap::AbsLink("new-null"),
+        Layout::RootfsDev,
+    ));
+}
+
+#[test]
+fn hostile_dev_ptmx_dangling_symlink() {
+    hostile(trap(
+        "dev/ptmx",
+        Trap::AbsLink("new-ptmx"),
+        Layout::RootfsDev,
+    ));
+}
+
+#[test]
+fn hostile_dev_fd_dangling_symlink() {
+    hostile(trap("dev/fd", Trap::AbsLink("new-fd"), Layout::RootfsDev));
+}
+
+#[test]
 fn hostile_dev_console_symlink() {
     hostile(trap(
         "dev/console",

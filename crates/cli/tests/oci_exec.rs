@@ -263,6 +263,10 @@ fn exec_env_overrides_a_variable_of_the_container_process() {
         .filter(|v| v.starts_with("TERM="))
         .collect();
     assert_eq!(env, ["TERM=dumb"], "TERM must be replaced, not duplicated");
+    // What a program sees: getenv finds the first entry.
+    let out = exec(&c, &["-e", "TERM=dumb"], &["sh", "-c", "echo $TERM"]);
+    out.ok();
+    assert_eq!(out.stdout, "dumb\n");
 }
 
 #[test]
@@ -358,7 +362,13 @@ fn exec_into_a_stopped_or_unknown_container_fails() {
     c.create(&b).ok();
     c.start().ok();
     c.wait_status("stopped");
-    exec(&c, &[], &["true"]).fails_with(&c.id);
+    let out = exec(&c, &[], &["true"]);
+    out.fails();
+    let err = out.stderr.to_lowercase();
+    assert!(
+        err.contains("stopped") || err.contains("not running"),
+        "the error does not say the container is stopped: {out:#?}"
+    );
     oci.run(&["exec", "jt-no-such-container", "true"])
         .fails_with("jt-no-such-container");
 }

@@ -117,10 +117,11 @@ fn broken_server_toml_names_file_line_and_key() {
     j.busybox(&name, &[]).ok();
     let path = j.home().join(&name).join("server.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("[limits]", "[limits]\nmemroy = \"1G\"")).unwrap();
+    let lines = text.lines().count();
+    std::fs::write(&path, format!("{text}\n[limits]\nmemroy = \"1G\"\n")).unwrap();
     let out = j.run(&["start", &name]);
-    out.fails_with("server.toml:");
-    assert!(out.stderr.contains("limits.memroy"), "{}", out.stderr);
+    let want = format!("server.toml:{}: key limits.memroy", lines + 3);
+    out.fails_with(&want);
     assert!(
         out.stderr.contains(&path.to_string_lossy().into_owned()),
         "{}",

@@ -148,7 +148,12 @@ impl Manager {
         match self.runtime.state(name) {
             Ok(st) => Ok(RunState::from_status(st.status)),
             Err(jaula_runtime::Error::NotFound { .. }) => Ok(RunState::Stopped),
-            Err(e) => Err(RunError::runtime(name)(e)),
+            // A state directory without a record is one being claimed or removed right
+            // now (by a create, or a delete in another process): nothing runs in it.
+            Err(e) => match self.runtime.record(name) {
+                Err(jaula_runtime::Error::NotFound { .. }) => Ok(RunState::Stopped),
+                _ => Err(RunError::runtime(name)(e)),
+            },
         }
     }
 
