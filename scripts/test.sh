@@ -31,7 +31,7 @@ trap 'rm -f "$log"' EXIT
 
 echo "== cargo test (unit + integration)"
 set +e
-cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 cargo_rc=${PIPESTATUS[0]}
 set -e
 

@@ -1,15 +1,40 @@
-//! Root integration tests on the host's real cgroup layout (hybrid on the CI machine):
-//! create, limits read back from the kernel, processes, freeze, kill, OOM, destroy.
+//! Root integration tests on the host's real cgroup layout (hybrid on the CI machine, pure v2
+//! in the VM tier of scripts/vm-test.sh): create, limits read back from the kernel, processes,
+//! freeze, kill, OOM, destroy. Tests whose files differ between v1 and v2 branch on
+//! [`jaula_cgroups::detect`] and assert the files of the layout at hand.
 
 mod common;
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use common::{go, read, Guard};
-use jaula_cgroups::{Cgroup, Error, OomEvent, Signal};
+use jaula_cgroups::{Cgroup, Error, Layout, OomEvent, Signal};
 use jaula_spec::{BlockIo, Cpu, Memory, Network, Pids, Resources, ThrottleDevice};
 
 const MIB: i64 = 1 << 20;
+
+/// Whether the host is pure v2 (every controller in one hierarchy) rather than v1 or hybrid
+/// (controllers in v1 hierarchies).
+fn pure_v2() -> bool {
+    jaula_cgroups::detect().unwrap() == Layout::V2
+}
+
+/// The cgroup's directory in the v2 hierarchy (pure v2, or hybrid `unified`).
+fn v2(g: &Guard) -> PathBuf {
+    g.cg.unified_dir().expect("no v2 hierarchy")
+}
+
+/// The words of a v2 list file such as `cgroup.controllers`, sorted.
+fn words(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let mut w: Vec<String> = read(dir, name)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    w.sort();
+    w
+}
 
 fn v1(g: &Guard, controller: &str) -> std::path::PathBuf {
     let h = jaula_cgroups::layout::hierarchies().unwrap();
@@ -45,6 +70,19 @@ fn create_makes_a_directory_in_every_hierarchy_and_destroy_removes_it() {
         assert!(!read(&v1(&g, "cpuset"), "cpuset.cpus").is_empty());
         assert!(!read(&v1(&g, "cpuset"), "cpuset.mems").is_empty());
     }
+    // On pure v2 a leaf has controller files only if every ancestor enables the controller:
+    // create enables all of them (the VM's root starts with none enabled).
+    if pure_v2() {
+        let root = jaula_cgroups::layout::hierarchies()
+            .unwrap()
+            .unified
+            .clone()
+            .unwrap();
+        assert_eq!(
+            words(&v2(&g), "cgroup.controllers"),
+            words(&root, "cgroup.controllers")
+        );
+    }
     g.cg.destroy().unwrap();
     for d in g.dirs() {
         assert!(!d.exists(), "{} left behind", d.display());
@@ -59,6 +97,15 @@ fn create_makes_a_directory_in_every_hierarchy_and_destroy_removes_it() {
 fn limits_are_written_and_read_back() {
     let g = Guard::host("limits");
     g.cg.create().unwrap();
+    if pure_v2() {
+        limits_on_v2(&g);
+    } else {
+        limits_on_v1(&g);
+    }
+}
+
+/// Every v1 knob, read back from the v1 controller files.
+fn limits_on_v1(g: &Guard) {
     let (major, minor) = common::disk();
     let r = Resources {
         memory: Some(Memory {
@@ -99,7 +146,7 @@ fn limits_are_written_and_read_back() {
         ..Default::default()
     };
     g.cg.apply(&r).unwrap();
-    let mem = v1(&g, "memory");
+    let mem = v1(g, "memory");
     assert_eq!(read(&mem, "memory.limit_in_bytes"), (64 * MIB).to_string());
     assert_eq!(
         read(&mem, "memory.memsw.limit_in_bytes"),
@@ -114,16 +161,16 @@ fn limits_are_written_and_read_back() {
         (16 * MIB).to_string()
     );
     assert_eq!(read(&mem, "memory.swappiness"), "10");
-    let cpu = v1(&g, "cpu");
+    let cpu = v1(g, "cpu");
     assert_eq!(read(&cpu, "cpu.shares"), "512");
     assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
     assert_eq!(read(&cpu, "cpu.cfs_burst_us"), "1000");
     assert_eq!(read(&cpu, "cpu.rt_period_us"), "500000");
     assert_eq!(read(&cpu, "cpu.rt_runtime_us"), "0");
-    assert_eq!(read(&v1(&g, "cpuset"), "cpuset.cpus"), "0");
-    assert_eq!(read(&v1(&g, "pids"), "pids.max"), "42");
-    let blk = v1(&g, "blkio");
+    assert_eq!(read(&v1(g, "cpuset"), "cpuset.cpus"), "0");
+    assert_eq!(read(&v1(g, "pids"), "pids.max"), "42");
+    let blk = v1(g, "blkio");
     // This kernel has no CFQ: the weight goes to BFQ's file.
     let weight = std::fs::read_to_string(blk.join("blkio.weight"))
         .or_else(|_| std::fs::read_to_string(blk.join("blkio.bfq.weight")))
@@ -140,22 +187,114 @@ fn limits_are_written_and_read_back() {
     );
 }
 
+/// Every resource v2 can express (no kernelTCP, swappiness or realtime: those are refused, see
+/// missing_controllers_and_bad_values_fail_closed), read back from the v2 files in v2 units.
+fn limits_on_v2(g: &Guard) {
+    let (major, minor) = common::disk();
+    let r = Resources {
+        memory: Some(Memory {
+            limit: Some(64 * MIB),
+            swap: Some(128 * MIB),
+            reservation: Some(32 * MIB),
+            disable_oom_killer: Some(false),
+            ..Default::default()
+        }),
+        cpu: Some(Cpu {
+            shares: Some(512),
+            quota: Some(50_000),
+            period: Some(100_000),
+            burst: Some(1000),
+            idle: Some(0),
+            cpus: Some("0".into()),
+            mems: Some("0".into()),
+            ..Default::default()
+        }),
+        pids: Some(Pids { limit: 42 }),
+        block_io: Some(BlockIo {
+            throttle_read_bps_device: vec![ThrottleDevice {
+                major,
+                minor,
+                rate: 1 << 20,
+            }],
+            throttle_write_iops_device: vec![ThrottleDevice {
+                major,
+                minor,
+                rate: 100,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    g.cg.apply(&r).unwrap();
+    let dir = v2(g);
+    assert_eq!(read(&dir, "memory.max"), (64 * MIB).to_string());
+    // OCI's swap is memory+swap; v2's memory.swap.max is swap alone.
+    assert_eq!(read(&dir, "memory.swap.max"), (64 * MIB).to_string());
+    assert_eq!(read(&dir, "memory.low"), (32 * MIB).to_string());
+    // runc's formula: 1 + (512 - 2) * 9999 / 262142.
+    assert_eq!(read(&dir, "cpu.weight"), "20");
+    assert_eq!(read(&dir, "cpu.max"), "50000 100000");
+    assert_eq!(read(&dir, "cpu.max.burst"), "1000");
+    assert_eq!(read(&dir, "cpu.idle"), "0");
+    assert_eq!(read(&dir, "cpuset.cpus"), "0");
+    assert_eq!(read(&dir, "cpuset.mems"), "0");
+    assert_eq!(read(&dir, "pids.max"), "42");
+    let dev = format!("{major}:{minor}");
+    assert_eq!(
+        read(&dir, "io.max"),
+        format!("{dev} rbps=1048576 wbps=max riops=max wiops=100")
+    );
+    io_weight_on_v2(g, &dir);
+}
+
+/// The proportional weight goes to BFQ's file (v1 scale) or to iocost's `io.weight` (v2
+/// scale). The files exist only once the io controller is enabled, which the throttles did.
+fn io_weight_on_v2(g: &Guard, dir: &std::path::Path) {
+    let r = Resources {
+        block_io: Some(BlockIo {
+            weight: Some(300),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let applied = g.cg.apply(&r);
+    let (file, want) = if dir.join("io.bfq.weight").exists() {
+        ("io.bfq.weight", "default 300")
+    } else if dir.join("io.weight").exists() {
+        // runc's formula: 1 + (300 - 10) * 9999 / 990.
+        ("io.weight", "default 2930")
+    } else {
+        // Neither weight file: the weight must not be dropped silently.
+        assert!(
+            applied.is_err(),
+            "a weight without a weight file was accepted"
+        );
+        return;
+    };
+    applied.unwrap();
+    assert_eq!(read(dir, file), want);
+}
+
 #[test]
 fn update_grows_and_shrinks_memory_with_swap_in_either_order() {
     let g = Guard::host("update");
     g.cg.create().unwrap();
-    let mem = v1(&g, "memory");
-    // Growing past the current memsw limit needs memsw first; shrinking needs limit first.
+    // v1: growing past the current memsw limit needs memsw first; shrinking needs limit
+    // first. v2: the files are independent, and memory.swap.max holds swap alone.
+    let (mem, limit_file, swap_file) = if pure_v2() {
+        (v2(&g), "memory.max", "memory.swap.max")
+    } else {
+        (
+            v1(&g, "memory"),
+            "memory.limit_in_bytes",
+            "memory.memsw.limit_in_bytes",
+        )
+    };
     for (limit, swap) in [(64, 128), (256, 512), (32, 64)] {
         g.cg.apply(&memory(limit * MIB, swap * MIB)).unwrap();
-        assert_eq!(
-            read(&mem, "memory.limit_in_bytes"),
-            (limit * MIB).to_string()
-        );
-        assert_eq!(
-            read(&mem, "memory.memsw.limit_in_bytes"),
-            (swap * MIB).to_string()
-        );
+        let swap_read_back = if pure_v2() { swap - limit } else { swap };
+        assert_eq!(read(&mem, limit_file), (limit * MIB).to_string());
+        assert_eq!(read(&mem, swap_file), (swap_read_back * MIB).to_string());
     }
     // The same for the CFS period and quota.
     for (quota, period) in [(400_000, 500_000), (5_000, 10_000)] {
@@ -168,7 +307,15 @@ fn update_grows_and_shrinks_memory_with_swap_in_either_order() {
             ..Default::default()
         };
         g.cg.apply(&r).unwrap();
-        assert_eq!(read(&v1(&g, "cpu"), "cpu.cfs_quota_us"), quota.to_string());
+        if pure_v2() {
+            assert_eq!(read(&v2(&g), "cpu.max"), format!("{quota} {period}"));
+        } else {
+            assert_eq!(read(&v1(&g, "cpu"), "cpu.cfs_quota_us"), quota.to_string());
+            assert_eq!(
+                read(&v1(&g, "cpu"), "cpu.cfs_period_us"),
+                period.to_string()
+            );
+        }
     }
 }
 
@@ -196,17 +343,80 @@ fn missing_controllers_and_bad_values_fail_closed() {
         let e = g.cg.apply(&r).unwrap_err();
         assert!(matches!(e, Error::NoController { .. }), "{e}");
     }
-    let r = Resources {
+    if pure_v2() {
+        bad_values_fail_closed_on_v2(&g);
+    } else {
+        bad_values_fail_closed_on_v1(&g);
+    }
+}
+
+fn swappiness(value: u64) -> Resources {
+    Resources {
         memory: Some(Memory {
-            swappiness: Some(150),
+            swappiness: Some(value),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn bad_values_fail_closed_on_v1(g: &Guard) {
+    assert!(matches!(
+        g.cg.apply(&swappiness(150)),
+        Err(Error::Invalid { .. })
+    ));
+    // The kernel's own refusal comes back too, naming the file.
+    let e = g.cg.apply(&memory(64 * MIB, 32 * MIB)).unwrap_err();
+    assert!(e.to_string().contains("memory.memsw.limit_in_bytes"), "{e}");
+}
+
+fn bad_values_fail_closed_on_v2(g: &Guard) {
+    let dir = v2(g);
+    // v1-only knobs are refused whatever their value, never dropped.
+    let e = g.cg.apply(&swappiness(10)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsupported { resource, version: "v2" } if resource.ends_with("swappiness")),
+        "{e}"
+    );
+    let kernel_tcp = Resources {
+        memory: Some(Memory {
+            kernel_tcp: Some(16 * MIB),
             ..Default::default()
         }),
         ..Default::default()
     };
-    assert!(matches!(g.cg.apply(&r), Err(Error::Invalid { .. })));
-    // The kernel's own refusal comes back too, naming the file.
+    let e = g.cg.apply(&kernel_tcp).unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    let realtime = Resources {
+        cpu: Some(Cpu {
+            realtime_runtime: Some(1000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = g.cg.apply(&realtime).unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    // memory+swap below memory: refused before any file is written.
     let e = g.cg.apply(&memory(64 * MIB, 32 * MIB)).unwrap_err();
-    assert!(e.to_string().contains("memory.memsw.limit_in_bytes"), "{e}");
+    assert!(
+        matches!(&e, Error::Invalid { resource, .. } if resource == "linux.resources.memory.swap"),
+        "{e}"
+    );
+    assert_eq!(read(&dir, "memory.max"), "max");
+    assert_eq!(read(&dir, "memory.swap.max"), "max");
+    // The kernel's own refusal comes back too, naming the v2 file: CFS periods start at 1 ms.
+    let short_period = Resources {
+        cpu: Some(Cpu {
+            quota: Some(50_000),
+            period: Some(10),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = g.cg.apply(&short_period).unwrap_err();
+    assert!(e.to_string().contains("cpu.max"), "{e}");
+    assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    assert_eq!(read(&dir, "cpu.max"), "max 100000");
 }
 
 #[test]
@@ -389,13 +599,22 @@ fn a_fork_loop_stops_at_pids_max() {
     assert!(stats.pids.current <= 8, "{} tasks", stats.pids.current);
     assert_eq!(stats.pids.limit, 8);
     assert!(g.cg.pids().unwrap().len() <= 8);
-    if let Some(dir) = jaula_cgroups::layout::hierarchies()
+    // The refused forks are counted where the pids controller lives.
+    let dir = match jaula_cgroups::layout::hierarchies()
         .unwrap()
         .v1_mount("pids")
     {
-        let events = read(&dir.join(g.cg.path()), "pids.events");
-        assert_ne!(events, "max 0", "no fork was refused");
-    }
+        Some(mount) => mount.join(g.cg.path()),
+        None => v2(&g),
+    };
+    let events = read(&dir, "pids.events");
+    let refused: u64 = events
+        .lines()
+        .find_map(|l| l.strip_prefix("max "))
+        .unwrap_or_else(|| panic!("no max line in pids.events: {events:?}"))
+        .parse()
+        .unwrap();
+    assert!(refused > 0, "no fork was refused: {events:?}");
     g.cg.kill_all(Signal::SIGKILL).unwrap();
     g.wait(pid);
 }
@@ -440,15 +659,10 @@ fn destroy_removes_nested_child_cgroups() {
     assert!(g.dirs().iter().all(|d| !d.exists()));
 }
 
+/// v1 `devices.allow`/`deny` where that controller is mounted, else one eBPF program on the
+/// v2 cgroup; either way the kernel enforces the rules in order.
 #[test]
-fn v1_device_rules_are_written_in_order_and_enforced() {
-    if jaula_cgroups::layout::hierarchies()
-        .unwrap()
-        .v1_mount("devices")
-        .is_none()
-    {
-        return; // pure v2: the eBPF filter is tested in v2_view
-    }
+fn device_rules_are_written_in_order_and_enforced() {
     let mut g = Guard::host("devices");
     g.cg.create().unwrap();
     let rule = |allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
@@ -469,8 +683,19 @@ fn v1_device_rules_are_written_in_order_and_enforced() {
         ..Default::default()
     };
     g.cg.apply(&r).unwrap();
-    let list = read(&v1(&g, "devices"), "devices.list");
-    assert_eq!(list, "c 1:5 rw\nc 136:* rwm");
+    let h = jaula_cgroups::layout::hierarchies().unwrap();
+    if h.v1_mount("devices").is_some() {
+        let list = read(&v1(&g, "devices"), "devices.list");
+        assert_eq!(list, "c 1:5 rw\nc 136:* rwm");
+    } else {
+        let fd = std::fs::File::open(v2(&g)).unwrap();
+        let progs = jaula_sys::bpf::prog_query(
+            std::os::fd::AsFd::as_fd(&fd),
+            jaula_sys::bpf::AttachType::CgroupDevice,
+        )
+        .unwrap();
+        assert_eq!(progs.len(), 1, "{progs:?}");
+    }
     let (pid, stdin) = g.spawn_waiting(
         "if head -c1 /dev/null 2>/dev/zero; then exit 1; fi; head -c1 /dev/zero >/dev/zero || exit 2",
     );
@@ -500,23 +725,24 @@ fn v2_dir_fd_is_the_unified_directory() {
     );
 }
 
+/// A per-device weight needs a device whose scheduler takes one (BFQ; on v2 also a device with
+/// iocost enabled); elsewhere the kernel refuses it, and so must apply.
 #[test]
 fn blkio_weight_device_on_a_non_bfq_device_fails_closed() {
     let h = jaula_cgroups::layout::hierarchies().unwrap();
-    let Some(blkio) = h.v1_mount("blkio") else {
-        return;
-    };
-    if blkio.join("blkio.weight").exists() {
-        return; // CFQ kernels accept per-device weights everywhere
+    if let Some(blkio) = h.v1_mount("blkio") {
+        if blkio.join("blkio.weight").exists() {
+            return; // CFQ kernels accept per-device weights everywhere
+        }
     }
-    let g = Guard::host("bfqdev");
-    g.cg.create().unwrap();
     let (major, minor) = common::disk();
     let scheduler =
         std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/queue/scheduler"));
     if scheduler.is_ok_and(|s| s.contains("[bfq]")) {
         return; // BFQ devices take per-device weights
     }
+    let g = Guard::host("bfqdev");
+    g.cg.create().unwrap();
     let r = Resources {
         block_io: Some(BlockIo {
             weight_device: vec![jaula_spec::WeightDevice {
@@ -529,10 +755,29 @@ fn blkio_weight_device_on_a_non_bfq_device_fails_closed() {
         }),
         ..Default::default()
     };
+    if h.v1_mount("blkio").is_some() {
+        let e = g.cg.apply(&r).unwrap_err();
+        assert!(e.to_string().contains("blkio.bfq.weight_device"), "{e}");
+        return;
+    }
+    let root = h.unified.clone().unwrap();
+    let qos = std::fs::read_to_string(root.join("io.cost.qos")).unwrap_or_default();
+    if qos.contains(&format!("{major}:{minor} enable=1")) {
+        return; // iocost on this device takes per-device weights
+    }
+    // The kernel's refusal, naming the weight file and the device.
     let e = g.cg.apply(&r).unwrap_err();
-    assert!(e.to_string().contains("blkio.bfq.weight_device"), "{e}");
+    let file = match &e {
+        Error::Write { path, value, .. } if value.starts_with(&format!("{major}:{minor} ")) => {
+            path.file_name().unwrap().to_string_lossy().into_owned()
+        }
+        _ => panic!("{e}"),
+    };
+    assert!(file == "io.weight" || file == "io.bfq.weight", "{e}");
 }
 
+/// v1: the joining thread lands in every v1 hierarchy. v2 (`CLONE_INTO_CGROUP`): the child is
+/// placed at clone time, so joining must move nothing, on pure v2 and in hybrid's `unified`.
 #[test]
 fn self_join_moves_the_calling_thread_into_every_v1_hierarchy() {
     let g = Guard::host("selfjoin");
@@ -555,5 +800,23 @@ fn self_join_moves_the_calling_thread_into_every_v1_hierarchy() {
     for line in v1_lines {
         assert!(line.ends_with(&want), "{line:?} is not in {want}");
     }
-    // The thread has exited, so the cgroup is empty and the guard can remove it.
+    let v2_line = seen.lines().find(|l| l.starts_with("0::")).unwrap();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert!(ours.lines().any(|l| l == v2_line), "{seen} vs {ours}");
+    assert!(!v2_line.ends_with(&want), "{v2_line:?} moved into {want}");
+    // The thread has exited, so the cgroup is empty and can go. Every file is opened by the
+    // parent, so a missing cgroup fails there, naming the file.
+    g.cg.destroy().unwrap();
+    let e =
+        g.cg.self_join(jaula_cgroups::V2Entry::WriteProcs)
+            .unwrap_err();
+    let file = if h.v1.is_empty() {
+        "cgroup.procs"
+    } else {
+        "tasks"
+    };
+    assert!(
+        matches!(&e, Error::Open { path, .. } if path.ends_with(file)),
+        "{e}"
+    );
 }

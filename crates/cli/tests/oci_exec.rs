@@ -169,6 +169,9 @@ fn exec_passes_stdout_stderr_and_the_exit_code() {
     assert_eq!(out.stdout, "to-out\n");
     assert!(out.stderr.contains("to-err"), "{out:#?}");
     exec(&c, &[], &["true"]).ok();
+    // A process killed by a signal comes back as 128 + N, as from a shell.
+    let out = exec(&c, &[], &["sh", "-c", "kill -KILL $$"]);
+    assert_eq!(out.code(), 137, "{out:#?}");
     // Stdin is handed on as well.
     let io = Io {
         stdin: Some(b"through stdin\n".to_vec()),
@@ -352,6 +355,95 @@ fn exec_joins_the_user_namespace() {
         uid.split_whitespace().skip(1).all(|u| u == host_uid),
         "exec'd uid 1000 is not host uid {host_uid}: {uid}"
     );
+}
+
+/// The `SigBlk` and `SigIgn` masks of a /proc/PID/status text.
+fn signal_masks(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The masks a process started by this test inherits (glibc's posix_spawn, which Rust's
+/// `Command` uses, leaves its two internal signals ignored in the child).
+fn inherited_signal_masks() -> Vec<String> {
+    let out = std::process::Command::new("cat")
+        .arg("/proc/self/status")
+        .output()
+        .unwrap();
+    signal_masks(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn processes_start_with_no_signals_blocked_or_ignored_by_the_runtime() {
+    // The runtime blocks signals to forward them and ignores SIGPIPE (Rust's std); none of
+    // that may reach the container: it gets what the runtime's own caller passed on.
+    let clean = inherited_signal_masks();
+    assert_eq!(clean[0], "SigBlk: 0000000000000000");
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "execsigmask");
+    let out = exec(&c, &[], &["cat", "/proc/self/status"]);
+    out.ok();
+    assert_eq!(signal_masks(&out.stdout), clean, "foreground exec");
+    let pid_file = oci.scratch_file("exec.pid");
+    exec(
+        &c,
+        &["-d", "--pid-file", pid_file.to_str().unwrap()],
+        &["sleep", "30"],
+    )
+    .ok();
+    let pid = read_pid_file(&pid_file);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(signal_masks(&status), clean, "detached exec");
+    let b = Bundle::new(&["cat", "/proc/self/status"]);
+    let out = oci.container("runsigmask").run(&b);
+    out.ok();
+    assert_eq!(signal_masks(&out.stdout), clean, "foreground run's init");
+}
+
+#[test]
+fn exec_sets_additional_groups() {
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "execgroups");
+    let out = exec(
+        &c,
+        &["-u", "1000:1000", "-g", "5", "-g", "7"],
+        &["id", "-G"],
+    );
+    out.ok();
+    assert_eq!(out.stdout, "1000 5 7\n");
+}
+
+#[test]
+fn exec_joins_cgroup_and_time_namespaces() {
+    const OFFSET: i64 = 1_000_000;
+    let oci = Oci::new();
+    let (c, _b) = sleeper_with(&oci, "exectimens", |b| {
+        b.add_namespace("cgroup", None);
+        b.add_namespace("time", None);
+        b.linux()["timeOffsets"] = json!({"monotonic": {"secs": OFFSET, "nanosecs": 0}});
+    });
+    let init = c.pid();
+    let info = exec(&c, &[], &["/bin/probe", "info"]).ok().json();
+    for ns in ["cgroup", "time"] {
+        assert_eq!(
+            info["ns"][ns].as_str(),
+            Some(ns_link(init, ns).as_str()),
+            "{ns}"
+        );
+    }
+    assert!(
+        info["monotonic"].as_i64().unwrap() >= OFFSET,
+        "monotonic clock without the container's offset: {}",
+        info["monotonic"]
+    );
+    // In its cgroup namespace the process sits at the root.
+    for line in info["cgroup"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(line.ends_with(":/"), "cgroup line {line} shows a host path");
+    }
 }
 
 #[test]

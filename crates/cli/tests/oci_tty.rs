@@ -74,6 +74,9 @@ fn console_socket_gives_a_controlling_pty_of_the_configured_size() {
         "tty",
         "stty size",
         SESSION,
+        "echo fds: $(ls /proc/self/fd)",
+        "stat -c 'console=%t:%T' /dev/console",
+        "stat -c 'slave=%t:%T' $(tty)",
         "echo ready",
         "read -r line",
         "echo \"got:$line\"",
@@ -101,6 +104,15 @@ fn console_socket_gives_a_controlling_pty_of_the_configured_size() {
         "the shell is the init: {text:?}"
     );
     assert!(text.contains("got:ping"), "{text:?}");
+    // Nothing but the pty (and ls's directory) is open: the master stayed outside.
+    assert!(text.contains("fds: 0 1 2 3\r\n"), "{text:?}");
+    // /dev/console is the container's pty, as programs that log to the console expect.
+    let dev = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key).map(str::to_owned))
+    };
+    assert!(dev("slave=").is_some(), "{text:?}");
+    assert_eq!(dev("console="), dev("slave="), "/dev/console: {text:?}");
     c.wait_status("stopped");
 }
 
@@ -138,10 +150,16 @@ fn terminal_run_detached_without_console_socket_is_refused() {
     b.write_config();
     let c = oci.container("ttydetach");
     let mut cmd = oci.command();
-    cmd.args(["run", "--detach", "--bundle", b.path().to_str().unwrap(), &c.id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &c.id,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let mut run = cmd.spawn().unwrap();
     let Some(st) = common::wait_timeout(&mut run, Duration::from_secs(10)) else {
         // The container's half-made init would hold the state lock and outlive the test:
@@ -151,8 +169,14 @@ fn terminal_run_detached_without_console_socket_is_refused() {
     };
     let mut err = String::new();
     std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(!st.success(), "run --detach succeeded without a console socket");
-    assert!(err.contains("console"), "the error does not name the console socket: {err:?}");
+    assert!(
+        !st.success(),
+        "run --detach succeeded without a console socket"
+    );
+    assert!(
+        err.contains("console"),
+        "the error does not name the console socket: {err:?}"
+    );
     assert!(c.state().is_none(), "the container was left behind");
 }
 
@@ -210,20 +234,30 @@ fn exec_tty_detached_with_console_socket_gets_its_own_controlling_pty() {
         &s,
     ]);
     out.ok();
-    assert!(started.elapsed() < Duration::from_secs(10), "exec -d waited");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "exec -d waited"
+    );
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert!(common::pid_alive(pid), "detached exec process {pid} is gone");
+    assert!(
+        common::pid_alive(pid),
+        "detached exec process {pid} is gone"
+    );
     let mut pty = sock.pty();
     pty.expect("ready");
     pty.write("detached\n");
     let text = pty.read_to_hangup().to_owned();
     assert_pts(&text);
     assert_session_leader_with_ctty(&text);
-    assert_ne!(field(&text, "pid"), Some(1), "exec is not the init: {text:?}");
+    assert_ne!(
+        field(&text, "pid"),
+        Some(1),
+        "exec is not the init: {text:?}"
+    );
     assert!(text.contains("got:detached"), "{text:?}");
     common::wait_pid_gone(pid);
 }

@@ -219,3 +219,30 @@ fn destroy_refuses_running_servers_and_non_tty_without_yes() {
     assert!(j.home_entries().is_empty());
     j.run(&["status", &name]).fails_with("no server named");
 }
+
+#[test]
+fn unreachable_rootfs_is_explained() {
+    let j = Jaula::new();
+    // An ancestor the server's root cannot pass through: named, with the fix.
+    let outer = j.scratch().join("private");
+    std::fs::create_dir(&outer).unwrap();
+    let home = outer.join("home");
+    let name = unique_name("hidden");
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(server_common::JAULA);
+        c.arg("--home")
+            .arg(&home)
+            .arg("--root")
+            .arg(j.root())
+            .args(args);
+        j.run_cmd(c, args)
+    };
+    run(&["build", &name, "--method", "busybox"]).ok();
+    std::fs::set_permissions(&outer, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    run(&["start", &name]).fails_with("chmod o+x");
+    // jaula's own directories are fixed by jaula.
+    std::fs::set_permissions(&outer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    run(&["start", &name]).ok();
+    run(&["destroy", &name, "--yes", "--force"]).ok();
+}

@@ -226,12 +226,15 @@ pub fn set_personality(persona: u64) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// Restores a signal's default disposition (no handler function involved).
-pub fn set_default_action(
-    sig: nix::sys::signal::Signal,
-    act: &nix::sys::signal::SigAction,
-) -> Result<(), Errno> {
-    // SAFETY: the action installs SIG_DFL or SIG_IGN, never a handler function, so
-    // no code can run in signal context as a result.
-    unsafe { nix::sys::signal::sigaction(sig, act) }.map(drop)
+/// Restores the default disposition of every catchable signal, so nothing the
+/// runtime (or whoever started it) ignored stays ignored in the container.
+pub fn reset_signal_dispositions() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code in signal context; invalid or
+        // reserved numbers just fail with EINVAL, which we ignore.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
 }

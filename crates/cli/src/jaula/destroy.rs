@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::bail;
 use jaula_server::run::IfRunning;
+use jaula_server::HomeError;
 
 use super::Ctx;
 
@@ -19,7 +20,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let server = ctx.manager.home.open(&a.name)?;
+    // A broken server.toml must not keep a server from being destroyed.
+    match ctx.manager.home.open(&a.name) {
+        Ok(_) | Err(HomeError::Config(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let dir = ctx.manager.home.server_dir(&a.name);
     if !a.yes {
         if !std::io::stdin().is_terminal() {
             bail!(
@@ -30,7 +36,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         eprint!(
             "destroy server {} and delete {}? [y/N] ",
             a.name,
-            server.dir.display()
+            dir.display()
         );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();

@@ -82,7 +82,13 @@ pub fn process(rt: &jaula_runtime::Runtime, a: &Args) -> Result<jaula_spec::Proc
     p.args = a.args.clone();
     p.terminal = a.tty;
     p.console_size = None;
-    p.env.extend(a.env.iter().cloned());
+    for kv in &a.env {
+        // -e K=V replaces K rather than adding a second definition.
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        p.env
+            .retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        p.env.push(kv.clone());
+    }
     if let Some(cwd) = &a.cwd {
         p.cwd = cwd.clone();
     }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -104,6 +105,8 @@ impl Jaula {
             .prefix("jaula-server-test-")
             .tempdir()
             .unwrap();
+        // A server's root (an unprivileged host uid) must pass through to its rootfs.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
         fs::create_dir(dir.path().join("home")).unwrap();
         fs::create_dir(dir.path().join("root")).unwrap();
         Jaula { dir }

@@ -104,6 +104,9 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
     };
     enter_namespaces_late(plan)?;
     set_names(plan)?;
+    if plan.ns.new.contains(CloneFlags::CLONE_NEWNET) {
+        jaula_sys::fs::loopback_up().map_err(fail("bring up lo"))?;
+    }
     let root = rootfs::prepare(plan, idmapped)?;
     rootfs::mount_all(plan, root.as_fd())?;
     if plan.has_hooks_before_pivot() {
@@ -149,13 +152,10 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
 /// The runtime blocks signals and (as every Rust program) ignores SIGPIPE; the
 /// container's program must start with neither.
 pub(crate) fn reset_signals() -> Step<()> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    use nix::sys::signal::{SigSet, SigmaskHow};
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(fail("unblock signals"))?;
-    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    // SAFETY-free: nix marks sigaction unsafe only for handler functions; SIG_DFL has none.
-    jaula_sys::process::set_default_action(Signal::SIGPIPE, &dfl).map_err(fail("reset SIGPIPE"))?;
-    let _ = sigaction;
+    jaula_sys::process::reset_signal_dispositions();
     Ok(())
 }
 

@@ -80,6 +80,21 @@ pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Step<()> {
 /// components are created as directories, the last one as a file when the
 /// source is not a directory. Returns an O_PATH fd on the resolved target.
 pub fn ensure_target(root: BorrowedFd<'_>, dest: &Path, as_dir: bool) -> Result<OwnedFd, Errno> {
+    ensure_target_at_depth(root, dest, as_dir, 0)
+}
+
+/// Symlinks followed while creating one target, like the kernel's own limit.
+const MAX_LINKS: u32 = 40;
+
+fn ensure_target_at_depth(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    as_dir: bool,
+    depth: u32,
+) -> Result<OwnedFd, Errno> {
+    if depth > MAX_LINKS {
+        return Err(Errno::ELOOP);
+    }
     match open_in_root(root, dest, OFlag::O_PATH, 0) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
@@ -87,7 +102,7 @@ pub fn ensure_target(root: BorrowedFd<'_>, dest: &Path, as_dir: bool) -> Result<
     }
     let parent = dest.parent().unwrap_or(Path::new("/"));
     let name = dest.file_name().ok_or(Errno::EINVAL)?;
-    let pfd = ensure_target(root, parent, true)?;
+    let pfd = ensure_target_at_depth(root, parent, true, depth)?;
     let made = if as_dir {
         nix::sys::stat::mkdirat(Some(pfd.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
     } else {
@@ -100,11 +115,33 @@ pub fn ensure_target(root: BorrowedFd<'_>, dest: &Path, as_dir: bool) -> Result<
         .map(drop)
     };
     match made {
-        // A dangling symlink sits there: refuse rather than create its target.
-        Ok(()) | Err(Errno::EEXIST) => {}
+        Ok(()) => {}
+        // A dangling symlink sits there: create what it points to, inside the root
+        // (an absolute link is read relative to the rootfs, never the host).
+        Err(Errno::EEXIST) => {
+            if let Ok(link) = nix::fcntl::readlinkat(Some(pfd.as_raw_fd()), name) {
+                let next = parent.join(Path::new(&link));
+                return ensure_target_at_depth(root, &lexical_clean(&next), as_dir, depth + 1);
+            }
+        }
         Err(e) => return Err(e),
     }
     open_in_root(root, dest, OFlag::O_PATH, 0)
+}
+
+/// Resolves `.` and `..` textually, never above `/` (as RESOLVE_IN_ROOT does).
+fn lexical_clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn source_is_dir(m: &MountPlan) -> bool {

@@ -48,6 +48,8 @@ pub enum RunError {
     RootfsMissing { path: PathBuf },
     #[error("rootfs {path} is not a directory")]
     RootfsNotDir { path: PathBuf },
+    #[error("the server's root (host uid {uid}) cannot reach its rootfs: {dir} does not let others through (chmod o+x {dir})")]
+    RootfsUnreachable { dir: PathBuf, uid: u32 },
     #[error("rootfs {path} is owned by uid {uid}, but the server's root is host uid {expected} (was it built with a different context id or privilege setting?)")]
     RootfsOwner {
         path: PathBuf,
@@ -178,8 +180,12 @@ impl Manager {
     /// already have created.
     pub(crate) fn cleanup_run(&self, server: &Server, init: Option<i32>) -> Result<(), RunError> {
         let run = server.run_dir();
-        std::fs::create_dir_all(&run).map_err(RunError::io("cannot create", &run))?;
-        let _lock = lock(&run.join("cleanup.lock"))?;
+        // No run dir: never started, or destroyed under a late supervisor, which must not
+        // recreate it. Only the runtime's record can be left then.
+        let _lock = match run.is_dir() {
+            true => Some(lock(&run.join("cleanup.lock"))?),
+            false => None,
+        };
         if matches!(
             self.state(&server.name)?,
             RunState::Running | RunState::Paused

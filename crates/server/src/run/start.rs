@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -90,6 +91,35 @@ pub(crate) fn check_rootfs(server: &Server) -> Result<(), RunError> {
             uid: meta.uid(),
             expected: base,
         });
+    }
+    if !server.config.security.privileged {
+        check_reachable(server, base)?;
+    }
+    Ok(())
+}
+
+/// The server's root is an unprivileged host uid, and the runtime binds the rootfs from
+/// inside the server's user namespace: every directory above the rootfs must let others
+/// through (`o+x`). jaula's own directories (the home and the server's) are fixed; any
+/// other is an error that says what to change.
+fn check_reachable(server: &Server, uid: u32) -> Result<(), RunError> {
+    let ours: Vec<&Path> = [Some(server.dir.as_path()), server.dir.parent()]
+        .into_iter()
+        .flatten()
+        .collect();
+    for dir in server.dir.ancestors() {
+        let meta = std::fs::metadata(dir).map_err(RunError::io("cannot read", dir))?;
+        if meta.mode() & 0o001 != 0 {
+            continue;
+        }
+        if !ours.contains(&dir) {
+            return Err(RunError::RootfsUnreachable {
+                dir: dir.to_path_buf(),
+                uid,
+            });
+        }
+        let mode = std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o001);
+        std::fs::set_permissions(dir, mode).map_err(RunError::io("cannot chmod", dir))?;
     }
     Ok(())
 }

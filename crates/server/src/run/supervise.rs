@@ -8,9 +8,9 @@
 //! Why a log file and not a pipe: if the supervisor is killed, a pipe's writers would get
 //! SIGPIPE and the server's services would die with it. With a file opened `O_APPEND` the
 //! server never notices; only the cap stops being enforced until the next start. Rotation
-//! copies the log to `console.log.1` and truncates it; `O_APPEND` writers continue at the
-//! new end. Lines written between the copy and the truncation are lost: a bounded log
-//! accepts that.
+//! copies the log's newest `LOG_CAP` bytes to `console.log.1` and truncates it; `O_APPEND`
+//! writers continue at the new end. Lines written between the copy and the truncation are
+//! lost: a bounded log accepts that.
 
 use std::fs::File;
 use std::io::Write;
@@ -267,7 +267,8 @@ fn reap_strays() {
     }
 }
 
-/// Copies the log to `.1` and empties it once it is larger than `cap`.
+/// Moves the log to `.1` and empties it once it is larger than `cap`. `.1` keeps at most
+/// the last `cap` bytes (from a line start): a writer faster than us must not make it grow.
 pub fn rotate_if_needed(log: &Path, cap: u64) {
     let Ok(meta) = std::fs::metadata(log) else {
         return;
@@ -277,8 +278,8 @@ pub fn rotate_if_needed(log: &Path, cap: u64) {
     }
     let old = log.with_extension("log.1");
     let tmp = log.with_extension("log.1.tmp");
-    if std::fs::copy(log, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, &old))
+    if copy_tail(log, &tmp, cap)
+        .and_then(|()| std::fs::rename(&tmp, &old))
         .is_err()
     {
         let _ = std::fs::remove_file(&tmp);
@@ -287,6 +288,31 @@ pub fn rotate_if_needed(log: &Path, cap: u64) {
     if let Ok(f) = File::options().write(true).open(log) {
         let _ = f.set_len(0);
     }
+}
+
+/// Copies the last `cap` bytes of `from` (starting after a newline, when there is one in
+/// the first part of that window) to a new file `to`.
+fn copy_tail(from: &Path, to: &Path, cap: u64) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+    let mut src = BufReader::new(File::open(from)?);
+    let len = src.get_ref().metadata()?.len();
+    let start = len.saturating_sub(cap);
+    src.seek(SeekFrom::Start(start))?;
+    if start > 0 {
+        let mut partial = Vec::new();
+        src.read_until(b'\n', &mut partial)?;
+        if partial.last() != Some(&b'\n') {
+            // No line start in the window: keep it whole.
+            src.seek(SeekFrom::Start(start))?;
+        }
+    }
+    let mut dst = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(to)?;
+    std::io::copy(&mut src.take(cap), &mut dst)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,15 +331,28 @@ mod tests {
         f.write_all(&[b'b'; 150]).unwrap();
         rotate_if_needed(&log, 200);
         assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
-        assert_eq!(
-            std::fs::metadata(t.path().join("console.log.1"))
-                .unwrap()
-                .len(),
-            250
-        );
+        // Without line breaks the old file is the last `cap` bytes.
+        let old = std::fs::read(t.path().join("console.log.1")).unwrap();
+        assert_eq!(old.len(), 200);
+        assert!(old.ends_with(&[b'b'; 150]));
         // The appending writer goes on at the new end.
         f.write_all(b"new\n").unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "new\n");
+    }
+
+    #[test]
+    fn rotation_keeps_whole_recent_lines() {
+        let t = TempDir::new("rotate-lines");
+        let log = t.path().join("console.log");
+        let line = |c: u8| {
+            let mut l = vec![c; 99];
+            l.push(b'\n');
+            l
+        };
+        std::fs::write(&log, [line(b'1'), line(b'2'), line(b'3')].concat()).unwrap();
+        rotate_if_needed(&log, 250);
+        let old = std::fs::read(t.path().join("console.log.1")).unwrap();
+        assert_eq!(old, [line(b'2'), line(b'3')].concat());
     }
 
     #[test]
