@@ -99,3 +99,48 @@ ns=$(time_cmd nsenter -t "$pid" -a true)
 ex=$(time_cmd "$JAULA" --root "$work/state-jaula" exec bench-exec true)
 printf "%-14s %10s ms\n" nsenter "$ns"
 printf "%-14s %10s ms  (%sx nsenter; budget 2x)\n" "jaula-oci exec" "$ex" "$(echo "scale=2; $ex / $ns" | bc)"
+
+echo
+echo "== isolated-mode TCP throughput on loopback (server bound by eBPF to 127.0.1.250)"
+cargo build --release -q -p jaula-cli --bin jaula
+JAULA_SRV=$(pwd)/target/x86_64-unknown-linux-gnu/release/jaula
+home=$(mktemp -d /tmp/jaula-bench-home.XXXXXX)
+srv() { JAULA_HOME=$home "$JAULA_SRV" --root "$work/state-srv" "$@"; }
+MB=${BENCH_MB:-2000}
+# A sink that reads until EOF; the client pushes $MB MiB and we time the transfer.
+srv build tput --method busybox --ip 127.0.1.250 --init command -- sh -c 'while true; do nc -l -p 9000 > /dev/null; done' >/dev/null
+srv start tput
+python3 - "$MB" <<'PY'
+import socket, subprocess, sys, time
+mb = int(sys.argv[1])
+buf = b"\0" * (1 << 20)
+
+def push(addr):
+    for _ in range(50):
+        try:
+            s = socket.create_connection((addr, 9000)); break
+        except OSError:
+            time.sleep(0.1)
+    t = time.perf_counter()
+    for _ in range(mb):
+        s.sendall(buf)
+    s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+    return mb / (time.perf_counter() - t)
+
+import os, signal
+# Same sink as in the server, in its own process group so we can end exactly it.
+host = subprocess.Popen(["sh", "-c", "while true; do busybox nc -l -p 9000 -s 127.0.0.1 > /dev/null; done"], start_new_session=True)
+try:
+    rates = {"host": [], "isolated": []}
+    for _ in range(3):  # interleaved rounds: noise hits both sides alike
+        rates["host"].append(push("127.0.0.1"))
+        rates["isolated"].append(push("127.0.1.250"))
+finally:
+    os.killpg(host.pid, signal.SIGKILL)
+h, i = max(rates["host"]), max(rates["isolated"])
+print(f"{'host':<12} {h:10.0f} MiB/s")
+print(f"{'isolated':<12} {i:10.0f} MiB/s  ({i / h:.3f}x host; budget: within 2%)")
+PY
+srv stop tput --timeout 2 >/dev/null 2>&1 || true
+srv destroy tput --yes >/dev/null
+rm -rf "$home"

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// Build, run, enter and watch virtual servers.
 #[derive(Debug, Parser)]
-#[command(name = "jaula", version, about)]
+#[command(name = "jaula", version)]
 struct Cli {
     /// Directory of server definitions (server.toml + rootfs/ per server). Default:
     /// $JAULA_HOME, else /var/lib/jaula.
