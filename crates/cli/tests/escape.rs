@@ -379,8 +379,10 @@ fn hostile(h: Hostile) {
     );
     if out.success() || !out.stdout.trim().is_empty() {
         // It ran: the probe's writes, if any, stayed inside.
-        let report: Value =
-            serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {out:#?}"));
+        // The report is the last line: with a terminal, what the probe wrote to
+        // /dev/console (the pty) comes first.
+        let last = out.stdout.trim().lines().last().unwrap_or_default();
+        let report: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out:#?}"));
         assert_eq!(report["attack"], "write-host");
     } else {
         assert!(

@@ -190,7 +190,7 @@ fn exec_shares_the_pid_namespace_hostname_and_mounts() {
     let out = exec(&c, &[], &["cat", "/proc/1/cmdline"]);
     out.ok();
     assert_eq!(
-        out.stdout, "/bin/sleep\0600\0",
+        out.stdout, "/bin/sleep\x00600\x00",
         "pid 1 is not the container's init"
     );
     let info = exec(&c, &[], &["/bin/probe", "info"]).ok().json();
@@ -366,22 +366,12 @@ fn signal_masks(status: &str) -> Vec<String> {
         .collect()
 }
 
-/// The masks a process started by this test inherits (glibc's posix_spawn, which Rust's
-/// `Command` uses, leaves its two internal signals ignored in the child).
-fn inherited_signal_masks() -> Vec<String> {
-    let out = std::process::Command::new("cat")
-        .arg("/proc/self/status")
-        .output()
-        .unwrap();
-    signal_masks(&String::from_utf8_lossy(&out.stdout))
-}
-
 #[test]
-fn processes_start_with_no_signals_blocked_or_ignored_by_the_runtime() {
-    // The runtime blocks signals to forward them and ignores SIGPIPE (Rust's std); none of
-    // that may reach the container: it gets what the runtime's own caller passed on.
-    let clean = inherited_signal_masks();
-    assert_eq!(clean[0], "SigBlk: 0000000000000000");
+fn processes_start_with_no_signals_blocked_or_ignored() {
+    // The runtime blocks signals to forward them and ignores SIGPIPE (Rust's std), and its
+    // caller may have ignored more: glibc's posix_spawn, which Rust's `Command` uses, leaves
+    // its internal signals 32 and 33 ignored in the child. The container starts clean.
+    let clean = ["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"];
     let oci = Oci::new();
     let (c, _b) = sleeper(&oci, "execsigmask");
     let out = exec(&c, &[], &["cat", "/proc/self/status"]);
@@ -463,6 +453,73 @@ fn exec_into_a_stopped_or_unknown_container_fails() {
     );
     oci.run(&["exec", "jt-no-such-container", "true"])
         .fails_with("jt-no-such-container");
+}
+
+/// Processes in the container's cgroup, the init included.
+fn container_pids(c: &Container<'_>) -> BTreeSet<i32> {
+    common::pids_in_cgroups_named(&c.id)
+        .into_iter()
+        .filter(|&p| common::pid_alive(p))
+        .collect()
+}
+
+#[test]
+fn failed_exec_names_the_cause_and_leaves_no_process() {
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "execbad");
+    let before = container_pids(&c);
+    exec(&c, &[], &["/no/such/binary"]).fails_with("/no/such/binary");
+    exec(&c, &["--cwd", "/no/such/dir"], &["true"]).fails_with("/no/such/dir");
+    let missing = oci.scratch().join("no-such.sock");
+    exec(
+        &c,
+        &["-t", "-d", "--console-socket", missing.to_str().unwrap()],
+        &["sleep", "30"],
+    )
+    .fails_with("no-such.sock");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        container_pids(&c),
+        before,
+        "a failed exec left a process in the container"
+    );
+}
+
+#[test]
+fn exec_into_a_created_container() {
+    // runc allows it (hooks and `podman exec` before start use it); the namespaces exist.
+    let oci = Oci::new();
+    let b = Bundle::new(&["/bin/sleep", "600"]);
+    let c = oci.container("execcreated");
+    c.create(&b).ok();
+    let out = exec(&c, &[], &["hostname"]);
+    out.ok();
+    assert_eq!(out.stdout, "jaula-test\n");
+    assert_eq!(c.status(), "created");
+    // Until `start`, pid 1 is the runtime's own binary waiting to exec: the container must
+    // not be able to read or overwrite it (CVE-2019-5736).
+    let out = exec(&c, &[], &["/bin/probe", "escape", "proc-exe"]);
+    assert!(out.success(), "proc-exe got through: {out:#?}");
+    let out = exec(&c, &[], &["sh", "-c", "cat /proc/1/exe > /dev/null"]);
+    assert!(
+        !out.success(),
+        "the waiting init's binary is readable: {out:#?}"
+    );
+}
+
+#[test]
+fn exec_labels_the_host_cannot_apply_are_refused() {
+    // Fail closed: this host has neither AppArmor nor SELinux, so a profile or label cannot
+    // be applied, and running the process unconfined instead would be a silent downgrade.
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "execlabels");
+    for flag in ["--apparmor", "--process-label"] {
+        let out = exec(&c, &[flag, "jaula-test-profile"], &["true"]);
+        assert!(
+            !out.success(),
+            "{flag} was accepted on a host without that LSM: {out:#?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

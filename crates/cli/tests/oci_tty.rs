@@ -440,3 +440,70 @@ fn foreground_run_with_terminal_passes_the_exit_code_and_output() {
     assert_eq!(code, 9, "{text:?}");
     assert!(text.contains("out-on-tty"), "{text:?}");
 }
+
+#[test]
+fn terminal_without_a_terminal_on_the_caller_side_still_runs() {
+    // CI and scripts call with stdin from /dev/null and output to files: the runtime still
+    // relays the pty and passes the exit code.
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "ttynotty");
+    let out = oci.run(&["exec", "-t", &c.id, "sh", "-c", "tty; echo via-pty; exit 3"]);
+    assert_eq!(out.code(), 3, "{out:#?}");
+    assert_pts(&out.stdout);
+    assert!(out.stdout.contains("via-pty"), "{out:#?}");
+    let b = tty_bundle("tty; echo run-via-pty; exit 4", 24, 80);
+    let out = oci.container("ttynotty-run").run(&b);
+    assert_eq!(out.code(), 4, "{out:#?}");
+    assert_pts(&out.stdout);
+    assert!(out.stdout.contains("run-via-pty"), "{out:#?}");
+}
+
+#[test]
+fn foreground_run_with_console_socket_passes_the_exit_code() {
+    let oci = Oci::new();
+    let b = tty_bundle("tty; echo via-socket; exit 8", 24, 80);
+    b.write_config();
+    let sock = ConsoleSocket::new();
+    let c = oci.container("ttyrunsock");
+    let bundle = b.path().to_str().unwrap();
+    let mut cmd = oci.command();
+    cmd.args([
+        "run",
+        "--console-socket",
+        sock.path_str(),
+        "--bundle",
+        bundle,
+        &c.id,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null());
+    let mut run = cmd.spawn().unwrap();
+    let mut pty = sock.pty();
+    let text = pty.read_to_hangup().to_owned();
+    let st = common::wait_timeout(&mut run, common::CMD_TIMEOUT).expect("run returns");
+    assert_eq!(st.code(), Some(8), "pty showed {text:?}");
+    assert_pts(&text);
+    assert!(text.contains("via-socket"), "{text:?}");
+}
+
+#[test]
+fn exec_tty_into_a_user_namespace() {
+    let oci = Oci::new();
+    let mut b = Bundle::new(&["/bin/sleep", "600"]);
+    b.add_namespace("user", None);
+    let map = json!([{"containerID": 0, "hostID": 400_000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    let c = oci.container("ttyuserns");
+    c.create(&b).ok();
+    c.start().ok();
+    let s = script(&["tty", SESSION, "id -u"]);
+    let out = oci.run(&["exec", "-t", &c.id, "sh", "-c", &s]);
+    out.ok();
+    assert_pts(&out.stdout);
+    assert_session_leader_with_ctty(&out.stdout);
+    assert!(
+        out.stdout.contains("\n0\r\n") || out.stdout.contains("\n0\n"),
+        "{out:#?}"
+    );
+}

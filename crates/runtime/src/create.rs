@@ -25,6 +25,8 @@ pub(crate) enum Mode {
     Create,
     /// `run`: the runtime stays and starts the init over the sync channel.
     Run,
+    /// `run --detach`: as `Run`, but nobody stays to proxy a terminal.
+    RunDetached,
 }
 
 /// A container whose init is set up and waiting for `start`.
@@ -80,7 +82,7 @@ impl Runtime {
         crate::id::validate(id)?;
         let mut plan = Plan::from_bundle(id, &opts.bundle)?;
         plan.process.listen_fds = opts.listen_fds;
-        if plan.process.terminal && opts.console_socket.is_none() && mode == Mode::Create {
+        if plan.process.terminal && opts.console_socket.is_none() && mode != Mode::Run {
             return Err(Error::Other("process.terminal is true: --console-socket is required when the runtime does not stay attached".into()));
         }
         let handle = self.store().claim(id)?;
@@ -114,7 +116,7 @@ impl Runtime {
         }
         let listener = match mode {
             Mode::Create => Some(start_listener(&handle.dir)?),
-            Mode::Run => None,
+            Mode::Run | Mode::RunDetached => None,
         };
         let (chan, child_chan) = sync::pair().map_err(|e| Error::sys("socketpair", e))?;
         let stdio = match std::mem::take(&mut opts.stdio) {

@@ -43,14 +43,8 @@ impl Runtime {
             nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
                 .map_err(|e| Error::sys("block signals", e))?;
         }
-        let detached_tty = detach && opts.console_socket.is_none();
-        let s = self.spawn(id, opts, Mode::Run)?;
-        if detached_tty && s.plan.process.terminal {
-            let _ = self.delete(id, true);
-            return Err(Error::Other(
-                "process.terminal is true: --console-socket is required with --detach".into(),
-            ));
-        }
+        let mode = if detach { Mode::RunDetached } else { Mode::Run };
+        let s = self.spawn(id, opts, mode)?;
         let (pid, master) = (s.pid, s.pty_master);
         let state =
             serde_json::to_vec(&s.record.to_state(jaula_spec::Status::Created)).unwrap_or_default();

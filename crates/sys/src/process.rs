@@ -92,10 +92,33 @@ pub fn clone3(
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    match Errno::result(ret)? {
+    // A seccomp filter may answer clone3 with ENOSYS (Docker's profile does, so
+    // that libc falls back): do the same for a plain fork.
+    let ret = match Errno::result(ret) {
+        Err(Errno::ENOSYS) if args.flags == 0 => legacy_fork()?,
+        r => r?,
+    };
+    match ret {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// fork through the old clone(2) entry point, which seccomp profiles allow.
+fn legacy_fork() -> Result<libc::c_long, Errno> {
+    // SAFETY: clone with only an exit signal and no new stack behaves as fork; the
+    // caller (clone3) holds the single-threaded proof.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    Errno::result(ret)
 }
 
 /// Plain fork (clone3 with no flags), after checking we are single-threaded.
@@ -226,15 +249,40 @@ pub fn set_personality(persona: u64) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// The kernel's `struct sigaction` on x86_64 (not glibc's, which differs).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Restores the default disposition of every catchable signal, so nothing the
-/// runtime (or whoever started it) ignored stays ignored in the container.
+/// runtime (or whoever started it) ignored stays ignored in the container. Uses
+/// the raw syscall: glibc refuses to touch its internal signals 32 and 33, which
+/// posix_spawn leaves ignored in the processes it starts.
 pub fn reset_signal_dispositions() {
-    for sig in 1..=libc::SIGRTMAX() {
+    let dfl = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL runs no code in signal context; invalid or
-        // reserved numbers just fail with EINVAL, which we ignore.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: installs SIG_DFL (handler 0), so no code ever runs in signal
+        // context; the struct has the kernel's layout and the size we pass.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
 }
