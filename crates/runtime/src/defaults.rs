@@ -35,7 +35,8 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-fn mount(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Mount {
+/// One `mounts` entry from short strings.
+pub fn mount_entry(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Mount {
     Mount {
         destination: dest.into(),
         typ: Some(typ.into()),
@@ -52,14 +53,14 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// The default mounts every container gets.
 pub fn default_mounts() -> Vec<Mount> {
     vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
+        mount_entry("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount_entry(
             "/dev",
             "tmpfs",
             "tmpfs",
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
         ),
-        mount(
+        mount_entry(
             "/dev/pts",
             "devpts",
             "devpts",
@@ -72,25 +73,25 @@ pub fn default_mounts() -> Vec<Mount> {
                 "gid=5",
             ],
         ),
-        mount(
+        mount_entry(
             "/dev/shm",
             "tmpfs",
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         ),
-        mount(
+        mount_entry(
             "/dev/mqueue",
             "mqueue",
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        mount(
+        mount_entry(
             "/sys",
             "sysfs",
             "sysfs",
             &["nosuid", "noexec", "nodev", "ro"],
         ),
-        mount(
+        mount_entry(
             "/sys/fs/cgroup",
             "cgroup",
             "cgroup",

@@ -86,7 +86,7 @@ mod tty;
 mod update;
 
 pub use defaults::{
-    default_mounts, default_spec, features, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS,
+    default_mounts, default_spec, features, mount_entry, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS,
 };
 pub use error::{Error, Result};
 pub use kill::parse_signal;

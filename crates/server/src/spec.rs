@@ -168,15 +168,7 @@ fn process(cfg: &ServerConfig, caps: &[String]) -> Process {
     }
 }
 
-fn mount(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Mount {
-    Mount {
-        destination: dest.into(),
-        typ: Some(typ.into()),
-        source: Some(source.into()),
-        options: opts.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
+use jaula_runtime::mount_entry as mount;
 
 /// The runtime's default mounts, adjusted for a whole system, then the configured ones.
 fn mounts(cfg: &ServerConfig) -> Vec<Mount> {

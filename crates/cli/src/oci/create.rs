@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+/// Flags shared by `create` and `run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Flags {
     /// Bundle directory (holding config.json).
     #[arg(long, short = 'b', default_value = ".")]
     pub bundle: PathBuf,
@@ -24,10 +25,16 @@ pub struct Args {
     /// Refused: jaula always uses pivot_root, never chroot.
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: Flags,
     pub id: String,
 }
 
-pub fn options(a: &Args) -> Result<jaula_runtime::CreateOptions> {
+pub fn options(a: &Flags) -> Result<jaula_runtime::CreateOptions> {
     if a.no_pivot {
         anyhow::bail!(
             "--no-pivot is refused: jaula always uses pivot_root, because chroot can be escaped"
@@ -52,6 +59,6 @@ fn absolute(p: &std::path::Path) -> PathBuf {
 }
 
 pub fn run(rt: &jaula_runtime::Runtime, a: Args) -> Result<i32> {
-    rt.create(&a.id, options(&a)?)?;
+    rt.create(&a.id, options(&a.flags)?)?;
     Ok(0)
 }
