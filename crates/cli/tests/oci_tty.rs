@@ -417,7 +417,8 @@ fn term_finish_with_flags(term: HostTerminal, cooked: LocalFlags) -> (i32, Strin
 fn foreground_exec_tty_proxies_the_callers_terminal() {
     let oci = Oci::new();
     let (c, _b) = sleeper(&oci, "exectty-proxy");
-    let s = script(&["tty", "stty size", SESSION, "exit 6"]);
+    // The pause keeps this test to the proxy: the size at the very start has its own test.
+    let s = script(&["sleep 0.3", "tty", "stty size", SESSION, "exit 6"]);
     let mut cmd = oci.command();
     cmd.args(["exec", "-t", &c.id, "sh", "-c", &s]);
     let term = HostTerminal::spawn(cmd, 27, 91);
@@ -505,5 +506,57 @@ fn exec_tty_into_a_user_namespace() {
     assert!(
         out.stdout.contains("\n0\r\n") || out.stdout.contains("\n0\n"),
         "{out:#?}"
+    );
+}
+
+/// Runs `cmd` on a host terminal of 27 x 91 `tries` times; returns what the runs that did
+/// not see that size printed.
+fn first_sizes_seen(tries: usize, cmd: impl Fn() -> Command) -> Vec<String> {
+    (0..tries)
+        .map(|_| HostTerminal::spawn(cmd(), 27, 91).finish().1)
+        .filter(|text| !text.lines().any(|l| l.trim() == "27 91"))
+        .collect()
+}
+
+#[test]
+fn exec_tty_process_starts_with_the_callers_window_size() {
+    // `stty size` as the process itself, so it asks at once: a runtime that sizes the pty
+    // only after the exec loses this race about half the time (runc 1.1 does), and the
+    // program starts with a 0 x 0 terminal.
+    let oci = Oci::new();
+    let (c, _b) = sleeper(&oci, "ttyfirstsize");
+    let wrong = first_sizes_seen(10, || {
+        let mut cmd = oci.command();
+        cmd.args(["exec", "-t", &c.id, "stty", "size"]);
+        cmd
+    });
+    assert!(
+        wrong.is_empty(),
+        "{} of 10 execs started with another size: {wrong:?}",
+        wrong.len()
+    );
+}
+
+#[test]
+fn terminal_run_starts_with_the_callers_window_size() {
+    // Without a console socket the caller's terminal is the container's: its size wins over
+    // the config's consoleSize from the first instruction on.
+    let oci = Oci::new();
+    let b = tty_bundle("stty size", 10, 10);
+    b.write_config();
+    let containers: Vec<Container<'_>> = (0..5).map(|_| oci.container("ttyrunsize")).collect();
+    let mut wrong = Vec::new();
+    for c in &containers {
+        let mut cmd = oci.command();
+        cmd.args(["run", "--bundle", b.path().to_str().unwrap(), &c.id]);
+        let (_, text) = HostTerminal::spawn(cmd, 27, 91).finish();
+        if !text.lines().any(|l| l.trim() == "27 91") {
+            wrong.push(text);
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of 5 runs started with another size: {wrong:?}",
+        wrong.len()
     );
 }

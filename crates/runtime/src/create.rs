@@ -85,6 +85,10 @@ impl Runtime {
         if plan.process.terminal && opts.console_socket.is_none() && mode != Mode::Run {
             return Err(Error::Other("process.terminal is true: --console-socket is required when the runtime does not stay attached".into()));
         }
+        if plan.process.terminal && opts.console_socket.is_none() && mode == Mode::Run {
+            // The runtime proxies its own terminal: size the pty before the program starts.
+            plan.process.console_size = caller_tty_size().or(plan.process.console_size);
+        }
         let handle = self.store().claim(id)?;
         let mut guard = Cleanup {
             handle: Some(handle),
@@ -241,6 +245,13 @@ fn start_listener(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// Clones the container's init into its namespaces and returns its pid.
+/// The size of the terminal on our stdin, if it is one.
+pub(crate) fn caller_tty_size() -> Option<(u16, u16)> {
+    jaula_sys::term::get_size(jaula_sys::process::borrow_raw(0))
+        .ok()
+        .filter(|&(r, c)| r > 0 && c > 0)
+}
+
 /// How the init enters its cgroup. Writing `cgroup.procs` costs an RCU grace
 /// period (milliseconds); clone3 can place the child in the v2 cgroup for free,
 /// and the child then writes itself into each v1 hierarchy's `tasks` (cheap).

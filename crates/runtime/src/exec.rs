@@ -58,6 +58,10 @@ impl Runtime {
         spec.process = Some(opts.process.clone());
         let mut plan = Plan::new(id, &rec.bundle, spec)?;
         plan.process.listen_fds = 0;
+        if plan.process.terminal && opts.console_socket.is_none() {
+            plan.process.console_size =
+                crate::create::caller_tty_size().or(plan.process.console_size);
+        }
         let init = rec
             .pid
             .ok_or_else(|| Error::NotRunning { id: id.to_owned() })?;

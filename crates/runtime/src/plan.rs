@@ -99,6 +99,8 @@ pub struct ProcessPlan {
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
     pub apparmor: Option<String>,
+    /// SELinux process label, only on hosts with SELinux enabled.
+    pub selinux: Option<String>,
     pub personality: Option<u64>,
     /// Socket-activation fds passed in; the program gets LISTEN_FDS/LISTEN_PID.
     pub listen_fds: u32,
@@ -392,6 +394,7 @@ fn process(p: Option<&jaula_spec::Process>, ns: &NsPlan) -> R<ProcessPlan> {
         rlimits: rlimits(&p.rlimits)?,
         oom_score_adj: p.oom_score_adj,
         apparmor: apparmor(p.apparmor_profile.as_deref())?,
+        selinux: selinux(p.selinux_label.as_deref())?,
         personality: None,
         listen_fds: 0,
     })
@@ -413,6 +416,20 @@ fn apparmor(profile: Option<&str>) -> R<Option<String>> {
             }
             Ok(Some(p.to_owned()))
         }
+    }
+}
+
+/// SELinux, as runc does it: a label on a host without SELinux is an error.
+fn selinux(label: Option<&str>) -> R<Option<String>> {
+    match label {
+        None | Some("") => Ok(None),
+        Some(l) if std::path::Path::new("/sys/fs/selinux/enforce").exists() => {
+            Ok(Some(l.to_owned()))
+        }
+        Some(l) => Err(invalid(
+            "process.selinuxLabel",
+            format!("label {l:?} requested but SELinux is not enabled on this host"),
+        )),
     }
 }
 

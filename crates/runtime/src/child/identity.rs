@@ -54,6 +54,10 @@ pub fn finalize(plan: &Plan, seccomp_loaded: bool) -> Step<()> {
     if let Some(profile) = &p.apparmor {
         apply_apparmor(profile)?;
     }
+    if let Some(label) = &p.selinux {
+        std::fs::write("/proc/self/attr/exec", label)
+            .map_err(|e| format!("apply SELinux label {label}: {e}"))?;
+    }
     if caps.given {
         jaula_sys::caps::limit_bounding(caps.bounding)
             .map_err(fail("drop bounding capabilities"))?;
