@@ -192,9 +192,11 @@ impl Manager {
         ) {
             return Ok(());
         }
-        let current = self.runtime.state(&server.name).ok().and_then(|s| s.pid);
-        if let (Some(mine), Some(now)) = (init, current) {
-            if mine != now {
+        let current = self.runtime.record(&server.name).ok().and_then(|r| r.pid);
+        // A late supervisor only cleans its own run: if the record now names another
+        // init, or none yet (a new `start` is still creating it), it leaves it alone.
+        if let Some(mine) = init {
+            if current != Some(mine) {
                 return Ok(());
             }
         }
