@@ -154,12 +154,8 @@ impl Runtime {
             .unwrap_or(0);
         let state =
             serde_json::to_vec(&record.to_state(jaula_spec::Status::Creating)).unwrap_or_default();
-        let go = ToChild::Go(state.clone());
-        match idmapped_rootfs(&plan, pid)? {
-            Some(tree) => chan.send_fd_to_child(&go, tree.as_fd()),
-            None => chan.send_to_child(&go),
-        }
-        .map_err(|e| Error::sys("start container setup", e))?;
+        chan.send_to_child(&ToChild::Go(state.clone()))
+            .map_err(|e| Error::sys("start container setup", e))?;
         let pty_master = serve_child(&plan, &opts, &chan, &state, pid)?;
         record.created_done = true;
         handle.write(&record)?;
@@ -176,29 +172,6 @@ impl Runtime {
             plan,
         })
     }
-}
-
-/// A detached, idmapped copy of the rootfs for the child to attach. Made here
-/// because idmapping needs privileges in the host's user namespace.
-fn idmapped_rootfs(plan: &Plan, pid: Pid) -> Result<Option<OwnedFd>> {
-    if !plan.idmap_rootfs {
-        return Ok(None);
-    }
-    let tree = jaula_sys::fs::clone_tree(&plan.rootfs)
-        .map_err(|e| Error::sys(format!("clone mount tree {}", plan.rootfs.display()), e))?;
-    let ns_path = std::path::PathBuf::from(format!("/proc/{pid}/ns/user"));
-    let userns = jaula_sys::fs::open(&ns_path, nix::fcntl::OFlag::O_RDONLY, 0)
-        .map_err(|e| Error::sys(format!("open {}", ns_path.display()), e))?;
-    jaula_sys::fs::idmap_tree(tree.as_fd(), userns.as_fd()).map_err(|e| {
-        Error::sys(
-            format!(
-                "idmap {} (does its filesystem support idmapped mounts?)",
-                plan.rootfs.display()
-            ),
-            e,
-        )
-    })?;
-    Ok(Some(tree))
 }
 
 fn seccomp_uses_notify(plan: &Plan) -> bool {
@@ -400,6 +373,11 @@ fn serve_child(
             .recv_in_parent()
             .map_err(|e| Error::sys("sync with container", e))?
         {
+            Some((FromChild::NeedRoot, _)) => {
+                let root = crate::rootmount::mount_root(plan, pid)?;
+                chan.send_fd_to_child(&ToChild::Root, root.as_fd())
+                    .map_err(|e| Error::sys("send the rootfs", e))?;
+            }
             Some((FromChild::RunHooks, _)) => {
                 crate::hooks::run_all("prestart", &plan.hooks.prestart, state)?;
                 crate::hooks::run_all("createRuntime", &plan.hooks.create_runtime, state)?;

@@ -78,6 +78,7 @@ pub mod id;
 mod kill;
 mod pause;
 pub mod plan;
+mod rootmount;
 mod run;
 mod start;
 pub mod store;

@@ -237,6 +237,13 @@ impl Plan {
         !self.ns.join.is_empty() || self.ns.new.contains(CLONE_NEWTIME)
     }
 
+    /// In a new user namespace the init may not be able to walk the host path to
+    /// its rootfs (a 0700 server directory, say), and only the host can make an
+    /// idmapped mount: the runtime mounts the root in the init's mount namespace.
+    pub fn root_by_runtime(&self) -> bool {
+        self.ns.new.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
     pub fn has_hooks_before_pivot(&self) -> bool {
         !self.hooks.prestart.is_empty()
             || !self.hooks.create_runtime.is_empty()

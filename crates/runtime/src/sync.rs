@@ -18,6 +18,8 @@ pub enum ToChild {
     Go(Vec<u8>),
     /// prestart and createRuntime hooks have run.
     HooksDone,
+    /// The rootfs is mounted; the message carries an O_PATH fd on it.
+    Root,
     /// `start` was called; carries the state JSON for startContainer hooks.
     Start(Vec<u8>),
 }
@@ -31,6 +33,8 @@ pub enum FromChild {
     NeedMaps,
     /// Namespaces and mounts are ready: run prestart and createRuntime hooks.
     RunHooks,
+    /// `/` is a slave mount now: mount the rootfs in our mount namespace.
+    NeedRoot,
     /// The pty master of a `terminal: true` process.
     PtyMaster,
     /// The seccomp user-notification listener.
@@ -46,6 +50,7 @@ impl ToChild {
         match self {
             ToChild::Go(state) => [&[b'G'][..], state].concat(),
             ToChild::HooksDone => vec![b'H'],
+            ToChild::Root => vec![b'F'],
             ToChild::Start(state) => [&[b's'][..], state].concat(),
         }
     }
@@ -54,6 +59,7 @@ impl ToChild {
         Some(match b.first()? {
             b'G' => ToChild::Go(b[1..].to_vec()),
             b'H' => ToChild::HooksDone,
+            b'F' => ToChild::Root,
             b's' => ToChild::Start(b[1..].to_vec()),
             _ => return None,
         })
@@ -66,6 +72,7 @@ impl FromChild {
             FromChild::InitPid(p) => [&[b'P'][..], &p.to_le_bytes()].concat(),
             FromChild::NeedMaps => vec![b'M'],
             FromChild::RunHooks => vec![b'H'],
+            FromChild::NeedRoot => vec![b'F'],
             FromChild::PtyMaster => vec![b'T'],
             FromChild::SeccompListener => vec![b'S'],
             FromChild::Ready => vec![b'R'],
@@ -78,6 +85,7 @@ impl FromChild {
             b'P' => FromChild::InitPid(i32::from_le_bytes(b.get(1..5)?.try_into().ok()?)),
             b'M' => FromChild::NeedMaps,
             b'H' => FromChild::RunHooks,
+            b'F' => FromChild::NeedRoot,
             b'T' => FromChild::PtyMaster,
             b'S' => FromChild::SeccompListener,
             b'R' => FromChild::Ready,

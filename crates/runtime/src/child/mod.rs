@@ -95,11 +95,8 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
             jaula_sys::process::dup_onto(fd.as_fd(), i as i32).map_err(fail("set up stdio"))?;
         }
     }
-    let (state, idmapped) = match chan
-        .recv_in_child_with_fd()
-        .map_err(fail("wait for runtime"))?
-    {
-        Some((ToChild::Go(state), fd)) => (state, fd),
+    let state = match chan.recv_in_child().map_err(fail("wait for runtime"))? {
+        Some(ToChild::Go(state)) => state,
         other => return Err(format!("unexpected message {other:?}")),
     };
     enter_namespaces_late(plan)?;
@@ -107,7 +104,7 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
     if plan.ns.new.contains(CloneFlags::CLONE_NEWNET) {
         jaula_sys::fs::loopback_up().map_err(fail("bring up lo"))?;
     }
-    let root = rootfs::prepare(plan, idmapped)?;
+    let root = rootfs::prepare(plan, chan)?;
     rootfs::mount_all(plan, root.as_fd())?;
     if plan.has_hooks_before_pivot() {
         chan.send_to_parent(&FromChild::RunHooks)

@@ -21,25 +21,38 @@ use crate::plan::{DevicePlan, MountKind, MountPlan, Plan};
 
 /// Mounts nothing ever propagates from the container to the host, and the rootfs
 /// becomes a mount point (pivot_root needs one). Returns the root fd.
-/// `idmapped` is a detached, idmapped copy of the rootfs made by the runtime.
-pub fn prepare(plan: &Plan, idmapped: Option<OwnedFd>) -> Step<OwnedFd> {
+pub fn prepare(plan: &Plan, chan: &crate::sync::Channel) -> Step<OwnedFd> {
     mount_flags(None, Path::new("/"), None, plan.root_propagation, None)
         .map_err(fail("make / a slave mount"))?;
-    match idmapped {
-        Some(tree) => jaula_sys::fs::attach_tree(tree.as_fd(), &plan.rootfs)
-            .map_err(fail(format!("attach idmapped {}", plan.rootfs.display())))?,
-        None => mount_flags(
-            Some(&plan.rootfs),
-            &plan.rootfs,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-        )
-        .map_err(fail(format!("bind {}", plan.rootfs.display())))?,
+    if plan.root_by_runtime() {
+        return root_from_runtime(chan);
     }
+    mount_flags(
+        Some(&plan.rootfs),
+        &plan.rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(fail(format!("bind {}", plan.rootfs.display())))?;
     let root = jaula_sys::fs::open(&plan.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
         .map_err(fail(format!("open rootfs {}", plan.rootfs.display())))?;
     Ok(root)
+}
+
+/// Asks the runtime to mount the rootfs here (see `Plan::root_by_runtime`) and
+/// takes the fd it sends back: the root, reached without walking host paths.
+fn root_from_runtime(chan: &crate::sync::Channel) -> Step<OwnedFd> {
+    use crate::sync::{FromChild, ToChild};
+    chan.send_to_parent(&FromChild::NeedRoot)
+        .map_err(fail("ask for the rootfs"))?;
+    match chan
+        .recv_in_child_with_fd()
+        .map_err(fail("wait for the rootfs"))?
+    {
+        Some((ToChild::Root, Some(fd))) => Ok(fd),
+        other => Err(format!("rootfs not mounted: {other:?}")),
+    }
 }
 
 fn mount_flags(
