@@ -1,5 +1,6 @@
 //! Build methods: dir, tar (plain, gzip, xz, zstd) and clone produce runnable servers whose
-//! files belong to the server's id range; host and busybox produce their skeletons.
+//! files keep their own ids on disk (an idmapped mount presents them to the server's
+//! range); host and busybox produce their skeletons.
 
 mod server_common;
 
@@ -34,10 +35,18 @@ fn source_tree(dir: &Path) {
 
 fn check_tree(j: &Jaula, name: &str) {
     let root = j.home().join(name).join("rootfs");
-    let row = j.list_row(name).unwrap();
-    let base = (row["ctx"].as_u64().unwrap() as u32) << 16;
-    assert_eq!(root.join("etc/passwd").metadata().unwrap().uid(), base);
-    assert_eq!(root.join("home/bob").metadata().unwrap().uid(), base + 1000);
+    assert_eq!(
+        root.join("etc/passwd").metadata().unwrap().uid(),
+        0,
+        "no chown on disk"
+    );
+    assert_eq!(root.join("home/bob").metadata().unwrap().uid(), 1000);
+    let server_dir = j.home().join(name).metadata().unwrap();
+    assert_eq!(
+        server_dir.mode() & 0o077,
+        0,
+        "host users must not reach a rootfs"
+    );
     let (a, b) = (
         root.join("etc/a").metadata().unwrap(),
         root.join("etc/b").metadata().unwrap(),
@@ -130,6 +139,19 @@ fn dir_tar_and_clone() {
             .stdout,
         "linked"
     );
+    // Inside, the idmapped rootfs shows the on-disk ids as they are, and what the
+    // server's root writes lands on disk as uid 0: nothing was ever chowned.
+    let owners = j.run(&[
+        "exec",
+        &c,
+        "--",
+        "sh",
+        "-c",
+        "stat -c %u /etc/passwd /home/bob; touch /tmp/new",
+    ]);
+    assert_eq!(owners.stdout, "0\n1000\n", "{owners:?}");
+    let new = j.home().join(&c).join("rootfs/tmp/new").metadata().unwrap();
+    assert_eq!((new.uid(), new.gid()), (0, 0));
     j.run(&["stop", &c]).ok();
 }
 

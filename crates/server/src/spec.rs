@@ -128,6 +128,13 @@ pub fn server_spec(server: &Server) -> Result<Spec, SpecError> {
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_SERVER.to_string(), server.name.clone());
     annotations.insert(ANNOTATION_CONTEXT.to_string(), cfg.context.to_string());
+    if !cfg.security.privileged {
+        // Files on disk keep the server's own ids; the mount maps them to its range.
+        annotations.insert(
+            jaula_runtime::plan::IDMAP_ANNOTATION.to_string(),
+            "true".to_string(),
+        );
+    }
     Ok(Spec {
         oci_version: jaula_spec::OCI_VERSION.into(),
         process: Some(process(cfg, &caps)),

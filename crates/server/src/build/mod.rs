@@ -12,7 +12,6 @@ mod cleanup;
 mod copy;
 mod debootstrap;
 mod host;
-mod shift;
 mod skeleton;
 
 use std::io::Read;
@@ -22,7 +21,7 @@ use std::sync::Arc;
 
 use crate::config::{Cidr, InitStyle, NetMode, Publish, ServerConfig, FILE_NAME};
 use crate::home::{Home, HomeError, HomeLock, Server, STAGING_PREFIX};
-use crate::idmap::{self, IdShift};
+use crate::idmap::IdShift;
 use crate::name::{self, NameError};
 use crate::units::{ByteSize, Cpus};
 
@@ -281,7 +280,9 @@ fn prepare(home: &Home, req: &BuildRequest) -> Result<Staging, BuildError> {
         .map_err(BuildError::io("cannot create", &staging.dir))
         // Others may pass through (the server's root, an unprivileged host uid, must reach
         // its rootfs) but not list the server's files, nor read its console log.
-        .and_then(|()| skeleton::set_mode(&staging.dir, 0o711))
+        // Only root may walk into a server: its rootfs holds files owned by uid 0
+        // (set-uid ones too) that must not be reachable by host users.
+        .and_then(|()| skeleton::set_mode(&staging.dir, 0o700))
         .and_then(|()| skeleton::make_rootfs_dir(&staging.rootfs()))
         .and_then(|()| Ok(staging.config.save(&staging.dir.join(FILE_NAME))?));
     if let Err(e) = made {
@@ -415,10 +416,9 @@ fn populate(
 ) -> Result<(), BuildError> {
     let rootfs = staging.rootfs();
     let cfg = &staging.config;
-    let base = idmap::host_base(cfg);
-    // Methods that copy ids from elsewhere shift them as they go; the others make
-    // host-root-owned files and are shifted afterwards.
-    let mut shift_after = true;
+    // Files keep the ids they have inside the server: a user-namespaced server sees
+    // its rootfs through an idmapped mount, so nothing on disk is chowned.
+    let unshifted = IdShift::from_root(0);
     progress.phase(req.method.name());
     match &req.method {
         Method::Host => host::populate(&rootfs, cfg)?,
@@ -428,26 +428,16 @@ fn populate(
             debootstrap::run(&rootfs, opts, include, progress, cancel)?;
         }
         Method::Dir { source } => {
-            copy::copy_tree(source, &rootfs, IdShift::from_root(base), progress, cancel)?;
-            shift_after = false;
+            copy::copy_tree(source, &rootfs, unshifted, progress, cancel)?;
         }
         Method::Tar { source } => archive::unpack(source, &rootfs, progress, cancel)?,
         Method::Clone { source } => {
             let src = home.open(source)?;
-            let shift = IdShift {
-                from: idmap::host_base(&src.config),
-                to: base,
-            };
-            copy::copy_tree(&src.rootfs(), &rootfs, shift, progress, cancel)?;
-            shift_after = false;
+            copy::copy_tree(&src.rootfs(), &rootfs, unshifted, progress, cancel)?;
         }
     }
     cancel.check()?;
     skeleton::write_identity(&rootfs, cfg.hostname_or(&req.name))?;
-    if shift_after {
-        progress.phase("shifting ownership");
-        shift::shift_tree(&rootfs, IdShift::from_root(base), cancel)?;
-    }
     Ok(())
 }
 

@@ -3,8 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{net, Manager, RunError, RunState};
 use crate::home::Server;
-use crate::idmap::{self, RANGE};
+use crate::idmap::RANGE;
 
 /// How to run the supervisor: the `jaula` binary and the arguments of its hidden verb.
 /// (The library does not know its own front end's command line.)
@@ -75,7 +74,8 @@ impl Manager {
     }
 }
 
-/// The rootfs must be a directory owned by the server's root (its id range).
+/// The rootfs must be a directory owned by one of the server's own ids: on disk a
+/// server's files carry the ids they have inside (the idmapped mount shifts them).
 pub(crate) fn check_rootfs(server: &Server) -> Result<(), RunError> {
     let path = server.rootfs();
     let meta = match std::fs::symlink_metadata(&path) {
@@ -83,43 +83,12 @@ pub(crate) fn check_rootfs(server: &Server) -> Result<(), RunError> {
         Ok(m) if !m.is_dir() => return Err(RunError::RootfsNotDir { path }),
         Ok(m) => m,
     };
-    let base = idmap::host_base(&server.config);
-    let in_range = meta.uid().checked_sub(base).is_some_and(|off| off < RANGE);
-    if !server.config.security.privileged && !in_range {
+    if !server.config.security.privileged && meta.uid() >= RANGE {
         return Err(RunError::RootfsOwner {
             path,
             uid: meta.uid(),
-            expected: base,
+            expected: 0,
         });
-    }
-    if !server.config.security.privileged {
-        check_reachable(server, base)?;
-    }
-    Ok(())
-}
-
-/// The server's root is an unprivileged host uid, and the runtime binds the rootfs from
-/// inside the server's user namespace: every directory above the rootfs must let others
-/// through (`o+x`). jaula's own directories (the home and the server's) are fixed; any
-/// other is an error that says what to change.
-fn check_reachable(server: &Server, uid: u32) -> Result<(), RunError> {
-    let ours: Vec<&Path> = [Some(server.dir.as_path()), server.dir.parent()]
-        .into_iter()
-        .flatten()
-        .collect();
-    for dir in server.dir.ancestors() {
-        let meta = std::fs::metadata(dir).map_err(RunError::io("cannot read", dir))?;
-        if meta.mode() & 0o001 != 0 {
-            continue;
-        }
-        if !ours.contains(&dir) {
-            return Err(RunError::RootfsUnreachable {
-                dir: dir.to_path_buf(),
-                uid,
-            });
-        }
-        let mode = std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o001);
-        std::fs::set_permissions(dir, mode).map_err(RunError::io("cannot chmod", dir))?;
     }
     Ok(())
 }
