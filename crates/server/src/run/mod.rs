@@ -48,9 +48,7 @@ pub enum RunError {
     RootfsMissing { path: PathBuf },
     #[error("rootfs {path} is not a directory")]
     RootfsNotDir { path: PathBuf },
-    #[error("the server's root (host uid {uid}) cannot reach its rootfs: {dir} does not let others through (chmod o+x {dir})")]
-    RootfsUnreachable { dir: PathBuf, uid: u32 },
-    #[error("rootfs {path} is owned by uid {uid}, but the server's root is host uid {expected} (was it built with a different context id or privilege setting?)")]
+    #[error("rootfs {path} is owned by host uid {uid}: a server's files keep their own ids on disk (its root is uid {expected} there); was the tree chowned into a host range?")]
     RootfsOwner {
         path: PathBuf,
         uid: u32,
