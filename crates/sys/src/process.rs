@@ -286,3 +286,30 @@ pub fn reset_signal_dispositions() {
         };
     }
 }
+
+/// Closes every fd >= `first` except those in `keep`: a forked child drops the
+/// copies of its parent's fds (state-dir lock, the parent's end of the sync
+/// socket) so it can never keep them alive on its own.
+pub fn close_all_except(first: u32, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&k| u32::try_from(k).ok())
+        .filter(|&k| k >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    for k in keep {
+        if k > lo {
+            close_range(lo, k - 1)?;
+        }
+        lo = k + 1;
+    }
+    close_range(lo, u32::MAX)
+}
+
+fn close_range(lo: u32, hi: u32) -> Result<(), Errno> {
+    // SAFETY: closes only fds the caller asked to drop; kept fds are outside the range.
+    let ret = unsafe { libc::close_range(lo, hi, 0) };
+    Errno::result(ret).map(drop)
+}

@@ -95,6 +95,7 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
             jaula_sys::process::dup_onto(fd.as_fd(), i as i32).map_err(fail("set up stdio"))?;
         }
     }
+    drop_parent_fds(ctx)?;
     let state = match chan.recv_in_child().map_err(fail("wait for runtime"))? {
         Some(ToChild::Go(state)) => state,
         other => return Err(format!("unexpected message {other:?}")),
@@ -144,6 +145,20 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
     chan.send_to_parent(&FromChild::Ready)
         .map_err(fail("report ready"))?;
     wait_for_start(ctx)
+}
+
+/// Closes our copies of the runtime's fds (its state-dir lock, its end of the
+/// sync socket): if the runtime dies mid-create, nothing of it lives on in us.
+fn drop_parent_fds(ctx: &ChildCtx<'_>) -> Step<()> {
+    let mut keep = Vec::new();
+    if let Some(c) = &ctx.chan {
+        keep.push(c.fd().as_raw_fd());
+    }
+    if let StartFrom::Listener(l) = &ctx.start {
+        keep.push(l.as_raw_fd());
+    }
+    jaula_sys::process::close_all_except(3 + ctx.preserve_fds, &keep)
+        .map_err(fail("close the runtime's fds"))
 }
 
 /// The runtime blocks signals and (as every Rust program) ignores SIGPIPE; the
