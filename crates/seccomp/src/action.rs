@@ -45,6 +45,12 @@ impl Action {
         }
     }
 
+    /// Rank as the kernel ranks actions of stacked filters: lower wins (it compares
+    /// the action bits as signed, so KILL_PROCESS comes first and ALLOW last).
+    pub fn precedence(self) -> i32 {
+        (self.ret_value() & libc::SECCOMP_RET_ACTION_FULL) as i32
+    }
+
     /// Whether the syscall runs (possibly logged): such a default action makes the filter
     /// a deny-list, where unknown syscalls must keep running rather than get ENOSYS.
     pub fn lets_syscall_run(self) -> bool {

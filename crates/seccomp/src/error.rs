@@ -26,14 +26,6 @@ pub enum Error {
     ArgIndex { key: String, index: u32 },
     #[error("{key}: names is empty")]
     NoNames { key: String },
-    #[error("{key}: syscall {name:?} is already given action {first} without conditions by {first_key}, and this rule gives {second}")]
-    Conflict {
-        key: String,
-        name: String,
-        first_key: String,
-        first: String,
-        second: String,
-    },
     #[error("the compiled filter has {0} instructions; the kernel accepts at most 4096")]
     TooLong(usize),
     #[error("internal seccomp assembler error: {0}")]

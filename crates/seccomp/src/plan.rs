@@ -114,7 +114,7 @@ impl Plan {
                 for plan in &mut abis {
                     if let Some(nr) = plan.abi.number(name) {
                         let rules = plan.syscalls.entry(nr).or_default();
-                        add_rule(rules, name, index, &conds, action, seccomp)?;
+                        add_rule(rules, index, &conds, action);
                     }
                 }
                 if !Abi::ALL.iter().any(|abi| abi.number(name).is_some())
@@ -189,14 +189,7 @@ fn parse_arg(arg: &SyscallArg, key: &str) -> Result<ArgCond, Error> {
     })
 }
 
-fn add_rule(
-    rules: &mut SyscallRules,
-    name: &str,
-    index: usize,
-    conds: &[ArgCond],
-    action: Action,
-    seccomp: &Seccomp,
-) -> Result<(), Error> {
+fn add_rule(rules: &mut SyscallRules, index: usize, conds: &[ArgCond], action: Action) {
     if !conds.is_empty() {
         let rule = Rule {
             conds: conds.to_vec(),
@@ -205,22 +198,15 @@ fn add_rule(
         if !rules.conditional.contains(&rule) {
             rules.conditional.push(rule);
         }
-        return Ok(());
+        return;
     }
+    // Two unconditional rules for one syscall (Podman's generated profiles have them,
+    // e.g. setns allowed in the big list and refused without CAP_SYS_ADMIN): the more
+    // restrictive action wins, in the kernel's own precedence for stacked filters.
     match rules.fallback {
-        None => rules.fallback = Some((action, index)),
-        Some((first, _)) if first == action => {}
-        Some((first, first_index)) => {
-            return Err(Error::Conflict {
-                key: format!("linux.seccomp.syscalls[{index}]"),
-                name: name.to_owned(),
-                first_key: format!("linux.seccomp.syscalls[{first_index}]"),
-                first: first.to_string(),
-                second: format!("{action} ({})", seccomp.syscalls[index].action),
-            })
-        }
+        Some((first, _)) if action.precedence() >= first.precedence() => {}
+        _ => rules.fallback = Some((action, index)),
     }
-    Ok(())
 }
 
 /// The seccomp(2) flags: the spec's, plus what NOTIFY needs.
