@@ -107,6 +107,30 @@ fn rlimits_are_applied() {
 }
 
 #[test]
+fn a_hard_limit_above_ours_is_capped_when_we_cannot_raise_it() {
+    // Podman asks for nofile 1048576 by default. Where the runtime's own hard limit is
+    // lower and it lacks CAP_SYS_RESOURCE, the container gets our hard limit (less than
+    // asked, never more) instead of failing to start.
+    let ours = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let hard: u64 = ours
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let want = hard.saturating_mul(4).min(1 << 20).max(hard + 1);
+    let info = probe_info(|b| {
+        b.process()["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": want, "hard": want}]);
+    });
+    let got = info["rlimits"]["RLIMIT_NOFILE"][1].as_u64().unwrap();
+    assert!(
+        got >= hard && got <= want,
+        "hard {got} not within [{hard}, {want}]"
+    );
+    assert!(info["rlimits"]["RLIMIT_NOFILE"][0].as_u64().unwrap() <= got);
+}
+
+#[test]
 fn an_unknown_rlimit_is_rejected() {
     let oci = Oci::new();
     let mut b = Bundle::probe(&["info"]);

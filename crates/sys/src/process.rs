@@ -313,3 +313,14 @@ fn close_range(lo: u32, hi: u32) -> Result<(), Errno> {
     let ret = unsafe { libc::close_range(lo, hi, 0) };
     Errno::result(ret).map(drop)
 }
+
+/// (soft, hard) of one resource limit of the calling process.
+pub fn get_rlimit(resource: i32) -> Result<(u64, u64), Errno> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct into the pointer we pass.
+    let ret = unsafe { libc::getrlimit(resource as libc::__rlimit_resource_t, &mut lim) };
+    Errno::result(ret).map(|_| (lim.rlim_cur, lim.rlim_max))
+}

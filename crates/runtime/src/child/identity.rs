@@ -18,8 +18,7 @@ use crate::sync::{Channel, FromChild};
 /// rlimits and oom_score_adj, set while we are still fully privileged.
 pub fn limits(plan: &Plan) -> Step<()> {
     for &(res, soft, hard) in &plan.process.rlimits {
-        jaula_sys::process::set_rlimit(res, soft, hard)
-            .map_err(fail(format!("set rlimit {res}")))?;
+        set_rlimit_capped(res, soft, hard).map_err(fail(format!("set rlimit {res}")))?;
     }
     if let Some(adj) = plan.process.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
@@ -29,6 +28,22 @@ pub fn limits(plan: &Plan) -> Step<()> {
         jaula_sys::process::set_personality(p).map_err(fail("set personality"))?;
     }
     Ok(())
+}
+
+/// Sets a limit; a hard limit above ours that we may not raise (no CAP_SYS_RESOURCE,
+/// as with Podman's default nofile/nproc on such hosts) is capped at our own hard
+/// limit instead of failing: the container gets less than asked, never more.
+fn set_rlimit_capped(res: i32, soft: u64, hard: u64) -> Result<(), nix::errno::Errno> {
+    match jaula_sys::process::set_rlimit(res, soft, hard) {
+        Err(nix::errno::Errno::EPERM) => {
+            let (_, ours) = jaula_sys::process::get_rlimit(res)?;
+            if hard <= ours {
+                return Err(nix::errno::Errno::EPERM);
+            }
+            jaula_sys::process::set_rlimit(res, soft.min(ours), ours)
+        }
+        r => r,
+    }
 }
 
 /// Loads a user-notification filter before `create` returns and hands the
