@@ -40,6 +40,9 @@ impl Manager {
             }
             RunState::Running => self.shut_down(&server, timeout)?,
         };
+        if outcome != StopOutcome::NotRunning {
+            wait_exit_record(&server);
+        }
         self.cleanup(&server)?;
         Ok(outcome)
     }
@@ -80,6 +83,15 @@ impl Manager {
             }
             std::thread::sleep(POLL);
         }
+    }
+}
+
+/// The init is gone (a zombie counts), but its supervisor may still be reaping it: give
+/// it a moment to record the exit status, so `status` right after `stop` can show it.
+fn wait_exit_record(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while super::ExitRecord::load(server).is_none() && Instant::now() < deadline {
+        std::thread::sleep(POLL);
     }
 }
 
