@@ -25,6 +25,16 @@ pub struct Cgroup {
     hier: Arc<Hierarchies>,
 }
 
+/// One hierarchy as [`Cgroup::hierarchy_dirs`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HierarchyDir {
+    /// Where the hierarchy is mounted, e.g. /sys/fs/cgroup/memory.
+    pub mount_point: PathBuf,
+    /// The cgroup's directory in it.
+    pub dir: PathBuf,
+    pub v2: bool,
+}
+
 /// One directory of the cgroup, in a v1 hierarchy or in the v2 one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dir {
@@ -87,6 +97,22 @@ impl Cgroup {
             .map(|m| Dir::V1(m.mount_point.join(&self.path)));
         let v2 = self.unified_dir().map(Dir::V2);
         v1.chain(v2)
+    }
+
+    /// Every hierarchy's mount point with this cgroup's directory in it, for showing the
+    /// container its own cgroups (the runtime's `cgroup` mount type).
+    pub fn hierarchy_dirs(&self) -> Vec<HierarchyDir> {
+        let v1 = self.hier.v1.iter().map(|m| HierarchyDir {
+            mount_point: m.mount_point.clone(),
+            dir: m.mount_point.join(&self.path),
+            v2: false,
+        });
+        let v2 = self.hier.unified.iter().map(|u| HierarchyDir {
+            mount_point: u.clone(),
+            dir: u.join(&self.path),
+            v2: true,
+        });
+        v1.chain(v2).collect()
     }
 
     /// This cgroup's directory in the v1 hierarchy of `controller`.

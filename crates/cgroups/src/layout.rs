@@ -213,7 +213,7 @@ pub fn parse_mountinfo(text: &str) -> Result<Mounts, LayoutError> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

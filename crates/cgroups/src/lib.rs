@@ -57,7 +57,7 @@ mod v2;
 #[cfg(test)]
 mod testutil;
 
-pub use cgroup::Cgroup;
+pub use cgroup::{Cgroup, HierarchyDir};
 pub use error::Error;
 pub use join::{JoinError, SelfJoin, V2Entry};
 pub use layout::{detect, Hierarchies, Layout, V1Mount};

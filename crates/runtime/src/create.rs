@@ -131,7 +131,7 @@ impl Runtime {
                 stderr,
             } => Some([stdin, stdout, stderr]),
         };
-        let seccomp_notify = seccomp_uses_notify(&plan);
+        let seccomp_notify = plan.seccomp.as_ref().is_some_and(|f| f.has_listener());
         let ctx = ChildCtx {
             plan: &plan,
             chan: Some(child_chan),
@@ -144,6 +144,7 @@ impl Runtime {
             stdio,
             seccomp_notify,
             cgroup_join: Some(cg.self_join(join_mode(&plan))?),
+            cgroup_dirs: cg.hierarchy_dirs(),
         };
         let v2_dir = cg.v2_dir_fd()?;
         let pid = clone_init(&plan, ctx, &chan, v2_dir.as_ref().map(|f| f.as_fd()))?;
@@ -172,17 +173,6 @@ impl Runtime {
             plan,
         })
     }
-}
-
-fn seccomp_uses_notify(plan: &Plan) -> bool {
-    plan.spec
-        .linux
-        .as_ref()
-        .and_then(|l| l.seccomp.as_ref())
-        .is_some_and(|s| {
-            s.default_action == "SCMP_ACT_NOTIFY"
-                || s.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY")
-        })
 }
 
 /// The socket a created init listens on; `start` connects to it.

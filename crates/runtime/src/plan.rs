@@ -180,7 +180,7 @@ impl Plan {
         reject_unsupported(linux)?;
         let ns = namespaces(linux)?;
         check_id_maps(linux, &ns)?;
-        let process = process(spec.process.as_ref(), &ns)?;
+        let process = process(spec.process.as_ref())?;
         let seccomp = match &linux.seccomp {
             Some(s) => Some(jaula_seccomp::compile(s).map_err(PlanError::Seccomp)?),
             None => None,
@@ -365,7 +365,7 @@ fn time_offsets(linux: &jaula_spec::Linux, ns: &NsPlan) -> R<Vec<String>> {
         .collect()
 }
 
-fn process(p: Option<&jaula_spec::Process>, ns: &NsPlan) -> R<ProcessPlan> {
+fn process(p: Option<&jaula_spec::Process>) -> R<ProcessPlan> {
     let p = p.ok_or_else(|| invalid("process", "missing"))?;
     if p.args.is_empty() {
         return Err(invalid("process.args", "empty"));
@@ -385,7 +385,6 @@ fn process(p: Option<&jaula_spec::Process>, ns: &NsPlan) -> R<ProcessPlan> {
     if !p.exec_cpu_affinity.is_empty() {
         return Err(invalid("process.execCPUAffinity", "not supported by jaula"));
     }
-    let _ = ns;
     Ok(ProcessPlan {
         args: cstrings("process.args", &p.args)?,
         env: cstrings("process.env", &p.env)?,

@@ -1,7 +1,7 @@
 //! `run`: create and start in one go; in the foreground, forward signals and
 //! return the container's exit code, then clean up as `delete` would.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -103,7 +103,6 @@ pub(crate) fn wait_forwarding(init: Pid, mask: &SigSet, master: Option<OwnedFd>)
         if let Some(t) = tty.as_mut() {
             t.pump(&ready);
         }
-        let _ = sfd.as_fd().as_raw_fd();
     }
 }
 

@@ -46,7 +46,7 @@ pub struct Record {
 /// A locked container directory.
 pub struct Handle {
     pub dir: PathBuf,
-    _lock: Flock<OwnedFd>,
+    lock: Flock<OwnedFd>,
 }
 
 /// The `--root` directory.
@@ -123,7 +123,7 @@ fn lock_dir(dir: PathBuf, arg: FlockArg) -> Result<Handle> {
         .map_err(|e| Error::sys(format!("open {}", dir.display()), e))?;
     let lock =
         Flock::lock(fd, arg).map_err(|(_, e)| Error::sys(format!("lock {}", dir.display()), e))?;
-    Ok(Handle { dir, _lock: lock })
+    Ok(Handle { dir, lock })
 }
 
 /// Reads `<dir>/state.json`; None if it was never written.
@@ -167,7 +167,7 @@ impl Handle {
     }
 
     pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._lock.as_fd()
+        self.lock.as_fd()
     }
 }
 

@@ -72,8 +72,6 @@ pub fn fs_magic(fd: BorrowedFd<'_>) -> Result<i64, Errno> {
 
 pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 pub const SYSFS_MAGIC: i64 = 0x6265_6572;
-pub const TMPFS_MAGIC: i64 = 0x0102_1994;
-pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// A detached copy of the mount tree at `path` (open_tree with OPEN_TREE_CLONE |
 /// AT_RECURSIVE), to be idmapped and attached elsewhere.

@@ -158,14 +158,6 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// Closes every fd >= `first`.
-pub fn close_from(first: u32) -> Result<(), Errno> {
-    // SAFETY: closing fds nobody will use again; callers own the whole fd table
-    // (this runs in a freshly forked, single-threaded child).
-    let ret = unsafe { libc::close_range(first, u32::MAX, 0) };
-    Errno::result(ret).map(drop)
-}
-
 /// Duplicates `fd` onto the exact number `target` (dup2), clearing CLOEXEC.
 /// Used to lay out stdio and preserved fds in the child.
 pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {

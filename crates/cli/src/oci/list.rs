@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+/// Output format of `list` and `ps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,

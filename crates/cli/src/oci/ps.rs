@@ -2,11 +2,7 @@
 
 use anyhow::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
+use super::list::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

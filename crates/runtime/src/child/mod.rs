@@ -52,6 +52,8 @@ pub(crate) struct ChildCtx<'a> {
     /// Whether the seccomp filter uses user notification, which must be loaded
     /// before `create` returns so the listener fd can be handed out.
     pub seccomp_notify: bool,
+    /// The container's cgroup in every host hierarchy, for `cgroup` mounts.
+    pub cgroup_dirs: Vec<jaula_cgroups::HierarchyDir>,
     /// Opened cgroup files the init writes itself into, before anything else.
     pub cgroup_join: Option<jaula_cgroups::SelfJoin>,
 }
@@ -106,7 +108,7 @@ fn prepare(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
         jaula_sys::fs::loopback_up().map_err(fail("bring up lo"))?;
     }
     let root = rootfs::prepare(plan, chan)?;
-    rootfs::mount_all(plan, root.as_fd())?;
+    rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup_dirs)?;
     if plan.has_hooks_before_pivot() {
         chan.send_to_parent(&FromChild::RunHooks)
             .map_err(fail("ask for hooks"))?;
@@ -180,16 +182,7 @@ fn enter_namespaces_late(plan: &Plan) -> Step<()> {
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
             .map_err(fail("setresuid 0 in user namespace"))?;
     }
-    let private_cgroupns = plan.ns.new.contains(CloneFlags::CLONE_NEWCGROUP);
-    cgroupfs::snapshot(
-        private_cgroupns
-            || plan
-                .ns
-                .join
-                .iter()
-                .any(|(f, _)| *f == CloneFlags::CLONE_NEWCGROUP),
-    );
-    if private_cgroupns {
+    if plan.ns.new.contains(CloneFlags::CLONE_NEWCGROUP) {
         // Unshared only now so the namespace's root is the container's cgroup.
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(fail("unshare cgroup namespace"))?;
@@ -284,7 +277,7 @@ fn wait_for_start(ctx: &mut ChildCtx<'_>) -> Step<(Channel, Vec<u8>)> {
         }
     };
     // The listener is not needed any more; the `start` side unlinks its path.
-    if let StartFrom::Listener(_) = std::mem::replace(&mut ctx.start, StartFrom::Channel) {}
+    ctx.start = StartFrom::Channel;
     match conn.recv_in_child().map_err(fail("wait for start"))? {
         Some(ToChild::Start(state)) => Ok((conn, state)),
         None => Err("runtime went away before start".into()),

@@ -18,6 +18,7 @@ use jaula_sys::fs::{fd_path, open_in_root};
 
 use super::{fail, Step};
 use crate::plan::{DevicePlan, MountKind, MountPlan, Plan};
+use jaula_cgroups::HierarchyDir;
 
 /// Mounts nothing ever propagates from the container to the host, and the rootfs
 /// becomes a mount point (pivot_root needs one). Returns the root fd.
@@ -66,9 +67,9 @@ fn mount_flags(
 }
 
 /// Performs the spec's mounts in order, then the default and configured devices.
-pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Step<()> {
+pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>, cgroups: &[HierarchyDir]) -> Step<()> {
     for m in &plan.mounts {
-        mount_one(root, m)
+        mount_one(plan, root, m, cgroups)
             .map_err(|e| format!("mount {} on {}: {e}", m.source.display(), m.dest.display()))?;
     }
     let dev_from_host = plan
@@ -166,7 +167,12 @@ fn source_is_dir(m: &MountPlan) -> bool {
     }
 }
 
-fn mount_one(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), Errno> {
+fn mount_one(
+    plan: &Plan,
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    cgroups: &[HierarchyDir],
+) -> Result<(), Errno> {
     let target = ensure_target(root, &m.dest, source_is_dir(m))?;
     let tpath = fd_path(target.as_fd());
     match &m.kind {
@@ -223,7 +229,13 @@ fn mount_one(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), Errno> {
             }
             expect_fs(root, &m.dest, jaula_sys::fs::SYSFS_MAGIC)?;
         }
-        MountKind::Cgroup => super::cgroupfs::mount(root, m, &tpath)?,
+        MountKind::Cgroup => super::cgroupfs::mount(
+            root,
+            m,
+            &tpath,
+            cgroups,
+            plan.ns.has(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+        )?,
         MountKind::Fs(t) => mount_flags(Some(&m.source), &tpath, Some(t), m.flags, data(m))?,
     }
     for p in &m.propagation {
